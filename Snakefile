@@ -1,0 +1,29 @@
+# brainreps: deep networks vs mouse visual cortex, and spike inference from calcium imaging.
+# Run `snakemake --cores 2` (embedded default) or with `--configfile config/allen.yaml`.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from brainreps.config import ConfigError, validate_config  # noqa: E402
+
+configfile: "config/config.yaml"
+
+try:
+    config.update(validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        TARGETS,

@@ -1,0 +1,101 @@
+# Data stage: stimulus sets, recordings (simulated / Allen), trial responses, data figures.
+
+
+rule stimuli_embedded:
+    """Grayscale crops of the photographs inside the scikit-image wheel."""
+    output:
+        directory(f"{RESULTS}/stimuli/{{stimuli}}.zarr"),
+    params:
+        stimulus_set=lambda w: config["stimulus_sets"][w.stimuli],
+    wildcard_constraints:
+        stimuli=names_with_source("stimulus_sets", "embedded"),
+    log:
+        log_path("stimuli_embedded", "stimuli"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/stimuli_embedded.py"
+
+
+rule simulate_recording:
+    """A model V1 population imaged at 30 Hz, with its ground-truth spikes."""
+    input:
+        stimuli=lambda w: f"{RESULTS}/stimuli/{stimulus_set_of(w.dataset)}.zarr",
+    output:
+        directory(f"{RESULTS}/recordings/{{dataset}}.zarr"),
+    params:
+        simulation=lambda w: config["datasets"][w.dataset]["simulation"],
+        stimulus_set=lambda w: stimulus_set_of(w.dataset),
+    wildcard_constraints:
+        dataset=names_with_source("datasets", "simulated"),
+    log:
+        log_path("simulate_recording", "dataset"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/simulate_recording.py"
+
+
+rule trial_responses:
+    """Per-trial responses, their mean over repeats, and split-half reliability per unit."""
+    input:
+        recording=f"{RESULTS}/recordings/{{dataset}}.zarr",
+        stimuli=lambda w: f"{RESULTS}/stimuli/{stimulus_set_of(w.dataset)}.zarr",
+    output:
+        directory(f"{RESULTS}/responses/{{dataset}}.zarr"),
+    params:
+        responses=config["responses"],
+    log:
+        log_path("trial_responses", "dataset"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/trial_responses.py"
+
+
+rule stimuli_figure:
+    """A montage of a stimulus set."""
+    input:
+        f"{RESULTS}/stimuli/{{stimuli}}.zarr",
+    output:
+        report(
+            f"{RESULTS}/figures/data/stimuli_{{stimuli}}.png",
+            caption="../report/stimuli.rst",
+            category="Data",
+        ),
+    params:
+        figure=lambda w: config.get("figures", {}).get("stimuli", {}),
+    log:
+        log_path("stimuli_figure", "stimuli"),
+    script:
+        "../scripts/stimuli_figure.py"
+
+
+rule recording_figure:
+    """Example dF/F traces (with ground-truth spikes when known) and reliability per area."""
+    input:
+        recording=f"{RESULTS}/recordings/{{dataset}}.zarr",
+        responses=f"{RESULTS}/responses/{{dataset}}.zarr",
+    output:
+        report(
+            f"{RESULTS}/figures/data/recording_{{dataset}}.png",
+            caption="../report/recording.rst",
+            category="Data",
+        ),
+    params:
+        figure=lambda w: config.get("figures", {}).get("recording", {}),
+    log:
+        log_path("recording_figure", "dataset"),
+    script:
+        "../scripts/recording_figure.py"
+
+
+TARGETS.extend(
+    expand(f"{RESULTS}/figures/data/stimuli_{{stimuli}}.png", stimuli=config["stimulus_sets"])
+)
+TARGETS.extend(
+    expand(f"{RESULTS}/figures/data/recording_{{dataset}}.png", dataset=config["datasets"])
+)

@@ -11,7 +11,10 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from brainreps.config import ConfigError, validate_config  # noqa: E402
 
-configfile: "config/config.yaml"
+# The embedded default, unless the user names their own config with --configfile (which then
+# replaces it instead of being merged into it).
+if not workflow.overwrite_configfiles:
+    configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 try:
     config.update(validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))

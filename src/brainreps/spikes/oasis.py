@@ -1,0 +1,36 @@
+"""OASIS deconvolution (Friedrich et al. 2017) through the `oasis-deconv` package."""
+
+from __future__ import annotations
+
+import numpy as np
+from oasis.functions import deconvolve
+
+from brainreps.spikes import apply_on_segments, check_trace
+
+# shortest segment OASIS is run on: the noise (PSD) and AR estimates need some samples
+MIN_SEGMENT = 16
+
+
+def deconvolve_segment(y: np.ndarray, p: int = 1, penalty: int = 1) -> np.ndarray:
+    """Spikes of one finite segment: OASIS with AR(p) decay and noise estimated from `y`."""
+    if p not in (1, 2):
+        raise ValueError(f"oasis: p must be 1 (AR(1)) or 2 (AR(2)), got {p!r}")
+    if np.ptp(y) == 0:
+        return np.zeros_like(y)  # a constant segment holds no transients
+    if p == 1:
+        result = deconvolve(y, penalty=penalty)
+    else:
+        result = deconvolve(y, tau_d=None, tau_r=None, penalty=penalty)
+    return np.asarray(result.s, dtype=np.float64)
+
+
+def infer(trace: np.ndarray, fs: float, p: int = 1, penalty: int = 1) -> np.ndarray:
+    """Deconvolved spike rate of `trace` (AR(p) model; decay and noise estimated from the trace).
+
+    `fs` is only checked: OASIS estimates the AR coefficients in frames. NaN gaps are skipped
+    (each contiguous segment is deconvolved on its own) and stay NaN; a constant trace gives 0.
+    """
+    y = check_trace(trace, fs)
+    return apply_on_segments(
+        y, lambda seg: deconvolve_segment(seg, p=p, penalty=penalty), min_length=MIN_SEGMENT
+    )

@@ -148,7 +148,16 @@ def default_chunks(ds: xr.Dataset, target_bytes: int = 8 * 2**20) -> dict[str, d
     return encoding
 
 
+def _portable_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Fixed-width numpy strings have no Zarr v3 spec; store them as variable-length strings."""
+    fixed = [name for name, var in ds.variables.items() if var.dtype.kind == "U"]
+    return ds.assign_coords(
+        {n: ds[n].astype(object) for n in fixed if n in ds.coords}
+    ).assign({n: ds[n].astype(object) for n in fixed if n in ds.data_vars})
+
+
 def _to_zarr(ds: xr.Dataset, path: Path, group: str | None, mode: str) -> None:
+    ds = _portable_strings(ds)
     enc = default_chunks(ds)
     # string/object coords must not inherit chunk encodings from a source store
     for name in ds.variables:

@@ -99,3 +99,5 @@ TARGETS.extend(
 TARGETS.extend(
     expand(f"{RESULTS}/figures/data/recording_{{dataset}}.png", dataset=config["datasets"])
 )
+
+include: "data_imagenet.smk"

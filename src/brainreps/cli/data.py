@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import copy
 
-from brainreps.config import load_config
+from brainreps.config import SCHEMA_DIR, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,8 +14,90 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML config file")
     p.set_defaults(func=_check_config)
 
+    p = sub.add_parser("stimuli", help="the embedded default stimuli (scikit-image photographs)")
+    p.add_argument("--n-images", type=int, default=120)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output stimuli store (.zarr)")
+    p.set_defaults(func=_stimuli)
+
+    p = sub.add_parser("simulate", help="simulate a two-photon recording of a model V1 population")
+    p.add_argument("--stimuli", required=True, help="stimuli store (.zarr)")
+    p.add_argument("--n-units", type=int, default=None)
+    p.add_argument("--n-repeats", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", required=True, help="output recording store (.zarr)")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("responses", help="trial responses and split-half reliability")
+    p.add_argument("--recording", required=True, help="recording store (.zarr)")
+    p.add_argument("--stimuli", required=True, help="stimuli store the recording showed")
+    p.add_argument("--response-window", type=float, nargs=2, default=None, metavar=("START", "END"))
+    p.add_argument("--baseline-window", type=float, nargs=2, default=None, metavar=("START", "END"))
+    p.add_argument("--n-splits", type=int, default=None)
+    p.add_argument("--out", required=True, help="output responses store (.zarr)")
+    p.set_defaults(func=_responses)
+
 
 def _check_config(args: argparse.Namespace) -> int:
     load_config(args.config)
     print(f"{args.config}: valid")
+    return 0
+
+
+def _schema_defaults(definition: str) -> dict:
+    """The defaults a data.schema.yaml definition gives its properties."""
+    import yaml
+
+    with open(SCHEMA_DIR / "data.schema.yaml") as fh:
+        props = yaml.safe_load(fh)["$defs"][definition]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def _stimuli(args: argparse.Namespace) -> int:
+    from brainreps.data.embedded import embedded_stimuli
+    from brainreps.io import write_store
+
+    params = {"source": "embedded", "n_images": args.n_images, "size": args.size, "seed": args.seed}
+    stimuli = embedded_stimuli(args.n_images, args.size, args.seed)
+    write_store(stimuli, args.out, kind="stimuli", params=params)
+    print(f"wrote {args.n_images} stimuli to {args.out}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from brainreps.data.simulate import simulate_recording
+    from brainreps.io import read_store, write_store
+
+    params = _schema_defaults("simulation")
+    for key in ("n_units", "n_repeats", "seed"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    stimuli = read_store(args.stimuli, "stimuli", load=True)
+    recording = simulate_recording(stimuli["pixels"].values, stimuli["stimulus"].values, params)
+    write_store(recording, args.out, kind="recording", params=params, inputs=[args.stimuli])
+    print(f"simulated {recording.sizes['unit']} units x {recording.sizes['time']} frames: {args.out}")
+    return 0
+
+
+def _responses(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from brainreps.data.responses import responses_dataset
+    from brainreps.io import read_store, write_store
+
+    params = _schema_defaults("responses")
+    for key in ("response_window", "baseline_window", "n_splits"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    recording = read_store(args.recording, "recording", load=True)
+    stimuli = read_store(args.stimuli, "stimuli")
+    responses = responses_dataset(
+        recording, stimuli["stimulus"].values, tuple(params["response_window"]),
+        tuple(params["baseline_window"]), params["n_splits"], params["seed"], source=args.recording,
+    )
+    write_store(responses, args.out, kind="responses", params=params,
+                inputs=[args.recording, args.stimuli])
+    rel = responses["split_half_reliability"].values
+    print(f"{rel.size} units, median split-half reliability {np.nanmedian(rel):.3f}: {args.out}")
     return 0

@@ -66,7 +66,25 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
     "spikes": {
         "rate": VarSpec((("unit", "time"),), "f"),
     },
-    "similarity": {},
+    # results/similarity/{model}/{stimuli}.zarr (per layer + layer x layer) and
+    # results/similarity/{model}/{dataset}_rsa.zarr (layer x unit group); all optional so
+    # that both validate, but each present variable must have these dims/dtypes.
+    "similarity": {
+        "correlation": VarSpec((("layer", "stimulus", "stimulus_b"),), "f", required=False),
+        "pearson": VarSpec((("layer", "layer_b"),), "f", required=False),
+        "spearman": VarSpec((("layer", "layer_b"),), "f", required=False),
+        "cka": VarSpec((("layer", "layer_b"),), "f", required=False),
+        "histogram": VarSpec((("layer", "bin"),), "iu", required=False),
+        "fraction_nonzero": VarSpec((("layer",),), "f", required=False),
+        "population_sparseness": VarSpec((("layer",),), "f", required=False),
+        "lifetime_sparseness": VarSpec((("layer",),), "f", required=False),
+        "decorrelation": VarSpec((("layer",),), "f", required=False),
+        "twonn": VarSpec((("layer",),), "f", required=False),
+        "linear_dimension": VarSpec((("layer",),), "iu", required=False),
+        "rsa": VarSpec((("layer", "group"),), "f", required=False),
+        "noise_ceiling": VarSpec((("group",),), "f", required=False),
+        "neural_correlation": VarSpec((("group", "stimulus", "stimulus_b"),), "f", required=False),
+    },
 }
 
 GROUPED_KINDS = {"features", "projection"}

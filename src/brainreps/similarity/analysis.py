@@ -1,0 +1,275 @@
+"""One streamed pass per layer -> every per-layer and layer x layer result of the stage.
+
+For each layer the feature blocks are read once; the pass accumulates the stimulus Gram
+statistics (rdm.GramAccumulator) and the sparseness statistics. From them: the correlation
+matrix, decorrelation, the centred Gram (CKA, PCA -> linear dimension, distances -> TwoNN).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainreps.similarity import cka, dimension, rdm, second_order, sparseness
+
+logger = logging.getLogger(__name__)
+
+BlockSource = Callable[[], Iterable[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class SimilarityParams:
+    """Settings of the similarity stage (config section `similarity`, minus rsa/figures)."""
+
+    block_size: int = 2048
+    precision: str = "float32"
+    device: str = "auto"
+    discard_fraction: float = 0.1
+    n_bootstrap: int = 200
+    confidence: float = 0.95
+    seed: int = 0
+    variance_threshold: float = 0.9
+    histogram: Mapping[str, float] = field(
+        default_factory=lambda: {"bins": 60, "min_log10": -6.0, "max_log10": 4.0}
+    )
+
+    @classmethod
+    def from_config(cls, section: Mapping) -> SimilarityParams:
+        """Build from the config's `similarity` section (unknown keys are ignored)."""
+        twonn = section.get("twonn", {})
+        return cls(
+            block_size=int(section.get("block_size", cls.block_size)),
+            precision=section.get("precision", cls.precision),
+            device=section.get("device", cls.device),
+            discard_fraction=float(twonn.get("discard_fraction", cls.discard_fraction)),
+            n_bootstrap=int(twonn.get("n_bootstrap", cls.n_bootstrap)),
+            confidence=float(twonn.get("confidence", cls.confidence)),
+            seed=int(section.get("seed", cls.seed)),
+            variance_threshold=float(section.get("variance_threshold", cls.variance_threshold)),
+            histogram=dict(
+                section.get("histogram", {"bins": 60, "min_log10": -6.0, "max_log10": 4.0})
+            ),
+        )
+
+    def edges(self) -> np.ndarray:
+        """Bin edges of the log10 |activation| histogram."""
+        h = self.histogram
+        return sparseness.log_bin_edges(
+            int(h["bins"]), float(h["min_log10"]), float(h["max_log10"])
+        )
+
+
+@dataclass
+class LayerResult:
+    """What one layer's pass gives."""
+
+    correlation: np.ndarray  # (N, N) float32
+    centered_gram: np.ndarray  # (N, N) float32, for CKA
+    scalars: dict[str, float]
+    histogram: np.ndarray
+
+
+def analyze_layer(
+    blocks: Iterable[np.ndarray], n_stimuli: int, layer: str, params: SimilarityParams
+) -> LayerResult:
+    """Stream a layer's feature blocks once and derive every per-layer result."""
+    rdm.check_n_stimuli(n_stimuli, f"layer {layer!r}")
+    acc = rdm.GramAccumulator(n_stimuli, device=params.device, precision=params.precision)
+    spars = sparseness.SparsenessAccumulator(n_stimuli, edges=params.edges())
+    for block in blocks:
+        acc.add(block)
+        spars.add(block)
+    stats = acc.result()
+    if stats.n_features < 2:
+        raise rdm.SimilarityInputError(
+            f"layer {layer!r}: {stats.n_features} feature(s); correlations need >= 2"
+        )
+    corr = stats.correlation(layer=layer)
+    kc = stats.centered_gram()
+    sp = spars.result()
+    variances = dimension.pca_variances(kc)
+    if np.allclose(kc, 0.0):
+        tw = (np.nan, np.nan, np.nan)
+    else:
+        tw = dimension.twonn(
+            dimension.sq_distances_from_gram(kc),
+            discard_fraction=params.discard_fraction,
+            n_bootstrap=params.n_bootstrap,
+            confidence=params.confidence,
+            seed=params.seed,
+        )
+    n_constant = int(stats.constant_rows().sum())
+    scalars = {
+        "n_features": stats.n_features,
+        "n_constant_stimuli": n_constant,
+        "fraction_nonzero": sp["fraction_nonzero"],
+        "zero_fraction": sp["zero_fraction"],
+        "negative_fraction": sp["negative_fraction"],
+        "population_sparseness": sp["population_sparseness"],
+        "lifetime_sparseness": sp["lifetime_sparseness"],
+        "decorrelation": (
+            rdm.mean_offdiagonal(corr) if n_constant < n_stimuli - 1 else float("nan")
+        ),
+        "twonn": tw[0],
+        "twonn_low": tw[1],
+        "twonn_high": tw[2],
+        "linear_dimension": dimension.linear_dimension(variances, params.variance_threshold),
+    }
+    logger.info(
+        "layer %s: %d features, mean r %.3f, TwoNN %.2f, linear dim %d",
+        layer,
+        stats.n_features,
+        scalars["decorrelation"],
+        tw[0],
+        scalars["linear_dimension"],
+    )
+    return LayerResult(corr.astype(np.float32), kc.astype(np.float32), scalars, sp["histogram"])
+
+
+def analyze_layers(
+    sources: Mapping[str, BlockSource],
+    stimulus_ids: Sequence[str],
+    params: SimilarityParams,
+) -> xr.Dataset:
+    """Run `analyze_layer` over layers (in order) and add the layer x layer matrices."""
+    layers = list(sources)
+    if not layers:
+        raise ValueError("no layers to analyse")
+    n = len(stimulus_ids)
+    rdm.check_n_stimuli(n)
+    results = []
+    for name in layers:
+        results.append(analyze_layer(sources[name](), n, name, params))
+    corrs = [r.correlation for r in results]
+    pearson = second_order.second_order(corrs, "pearson")
+    spearman = second_order.second_order(corrs, "spearman")
+    ckas = cka.cka_matrix([r.centered_gram for r in results])
+    return build_dataset(
+        layers, list(map(str, stimulus_ids)), results, pearson, spearman, ckas, params
+    )
+
+
+SCALAR_INT = ("n_features", "n_constant_stimuli", "linear_dimension")
+
+
+def build_dataset(
+    layers: list[str],
+    stimulus_ids: list[str],
+    results: list[LayerResult],
+    pearson: np.ndarray,
+    spearman: np.ndarray,
+    ckas: np.ndarray,
+    params: SimilarityParams,
+) -> xr.Dataset:
+    """The `similarity` store's Dataset (named dims; see io.SCHEMAS['similarity'])."""
+    edges = params.edges()
+    data = {
+        "correlation": (
+            ("layer", "stimulus", "stimulus_b"),
+            np.stack([r.correlation for r in results]),
+        ),
+        "pearson": (("layer", "layer_b"), pearson),
+        "spearman": (("layer", "layer_b"), spearman),
+        "cka": (("layer", "layer_b"), ckas),
+        "histogram": (("layer", "bin"), np.stack([r.histogram for r in results]).astype(np.int64)),
+    }
+    for key in results[0].scalars:
+        values = np.array([r.scalars[key] for r in results])
+        data[key] = (("layer",), values.astype(np.int64 if key in SCALAR_INT else np.float64))
+    ds = xr.Dataset(
+        data,
+        coords={
+            "layer": layers,
+            "layer_b": layers,
+            "depth": ("layer", np.arange(len(layers))),
+            "stimulus": stimulus_ids,
+            "stimulus_b": stimulus_ids,
+            "log10_low": ("bin", edges[:-1]),
+            "log10_high": ("bin", edges[1:]),
+        },
+    )
+    ds["correlation"].attrs["description"] = "Pearson r between stimulus patterns; RDM = 1 - r"
+    ds["cka"].attrs["description"] = "linear CKA (Kornblith et al. 2019)"
+    ds["twonn"].attrs["description"] = (
+        f"TwoNN intrinsic dimension, discard fraction {params.discard_fraction}; "
+        f"twonn_low/high: {params.confidence:.0%} bootstrap interval ({params.n_bootstrap})"
+    )
+    ds["linear_dimension"].attrs["description"] = (
+        f"number of PCs for {params.variance_threshold:.0%} of the variance"
+    )
+    ds["histogram"].attrs["description"] = (
+        "counts of log10|activation| of non-zero activations (outliers in the end bins)"
+    )
+    return ds
+
+
+def store_block_source(
+    path: str | os.PathLike, kind: str, group: str, block_size: int
+) -> BlockSource:
+    """Blocks of one layer of a features/projection store, read lazily block by block."""
+    from brainreps import io
+
+    variable = {"features": "activations", "projection": "components"}[kind]
+
+    def blocks() -> Iterable[np.ndarray]:
+        ds = io.read_store(path, kind, group=group)
+        arr = ds[variable]
+        for start in range(0, arr.shape[1], block_size):
+            yield arr[:, start : start + block_size].values
+
+    return blocks
+
+
+def analyze_store(
+    path: str | os.PathLike,
+    params: SimilarityParams,
+    kind: str = "features",
+    layers: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """The similarity Dataset of every layer (or `layers`) of a features/projection store."""
+    from brainreps import io
+
+    groups = io.store_groups(path)
+    if layers:
+        missing = [g for g in layers if g not in groups]
+        if missing:
+            raise ValueError(f"{path}: no layer(s) {missing}; it has {groups}")
+        groups = [g for g in groups if g in layers]
+    if not groups:
+        raise ValueError(f"{path}: a {kind} store without layer groups")
+    first = io.read_store(path, kind, group=groups[0])
+    ids = [str(s) for s in first["stimulus"].values]
+    for g in groups[1:]:
+        other = io.read_store(path, kind, group=g)
+        if other.sizes["stimulus"] != len(ids):
+            raise ValueError(
+                f"{path}: layer {g!r} has {other.sizes['stimulus']} stimuli, "
+                f"layer {groups[0]!r} has {len(ids)}"
+            )
+    sources = {g: store_block_source(path, kind, g, params.block_size) for g in groups}
+    return analyze_layers(sources, ids, params)
+
+
+def layer_table(ds: xr.Dataset, **labels: str) -> pd.DataFrame:
+    """Tidy per-layer scalars: one row per layer, labelled with e.g. model and stimuli."""
+    names = [v for v in ds.data_vars if ds[v].dims == ("layer",)]
+    df = ds[names].to_dataframe().reset_index()
+    df = df[["layer", "depth", *[c for c in df.columns if c not in ("layer", "depth")]]]
+    for i, (key, value) in enumerate(labels.items()):
+        df.insert(i, key, value)
+    return df
+
+
+def pair_table(ds: xr.Dataset, **labels: str) -> pd.DataFrame:
+    """Tidy layer x layer measures: one row per (layer, layer_b)."""
+    df = ds[["pearson", "spearman", "cka"]].to_dataframe().reset_index()
+    df = df[[c for c in ["layer", "layer_b", "pearson", "spearman", "cka"]]]
+    for i, (key, value) in enumerate(labels.items()):
+        df.insert(i, key, value)
+    return df

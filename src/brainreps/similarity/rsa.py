@@ -1,0 +1,265 @@
+"""Model vs brain RSA: neural RDMs per unit group, their split-half noise ceiling, Spearman RSA.
+
+Neural patterns are the trial-averaged responses of a group of units (all units, one brain
+area, one Cre line, one depth group); the neural RDM is the stimulus x stimulus Pearson
+correlation of those patterns (1 - r dissimilarity). Its reliability is the Spearman
+correlation between the RDMs of two random halves of the repeats (averaged over splits),
+Spearman-Brown corrected to the full number of repeats; the noise ceiling is its square
+root (the highest Spearman correlation any model RDM could reach with a noisy neural RDM),
+NaN where the reliability is <= 0. `normalized_rsa` = rsa / noise_ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainreps.similarity import rdm, second_order
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnitGroup:
+    """A set of units: kind (all/area/cre_line/depth), value, and their indices."""
+
+    kind: str
+    value: str
+    index: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return "all" if self.kind == "all" else f"{self.kind}:{self.value}"
+
+
+def align_stimuli(
+    model_ids: Sequence[str], neural_ids: Sequence[str], model_name: str, neural_name: str
+) -> np.ndarray:
+    """Index into the neural stimuli that puts them in the model's order, or a clear error."""
+    model_ids = [str(s) for s in model_ids]
+    neural_ids = [str(s) for s in neural_ids]
+    if len(model_ids) != len(neural_ids):
+        raise rdm.SimilarityInputError(
+            f"stimulus sets differ in size: {model_name} has {len(model_ids)} stimuli, "
+            f"{neural_name} has {len(neural_ids)}"
+        )
+    rdm.check_n_stimuli(len(model_ids), model_name)
+    pos = {s: i for i, s in enumerate(neural_ids)}
+    missing = [s for s in model_ids if s not in pos]
+    if missing:
+        raise rdm.SimilarityInputError(
+            f"stimulus ids of {model_name} are not those of {neural_name}: "
+            f"{len(missing)} missing, e.g. {missing[:3]}"
+        )
+    return np.array([pos[s] for s in model_ids])
+
+
+def unit_groups(
+    units: xr.Dataset | pd.DataFrame,
+    kinds: Sequence[str] = ("area", "cre_line", "depth"),
+    depth_bins: Sequence[float] | None = None,
+    min_units: int = 5,
+) -> list[UnitGroup]:
+    """All units, then one group per value of each unit coordinate in `kinds`.
+
+    Depth is grouped by its distinct values, or into [low, high) bins when `depth_bins`
+    (edges, µm) is given. Groups with fewer than `min_units` units are left out.
+    """
+    if isinstance(units, xr.Dataset):
+        table = pd.DataFrame({k: units[k].values for k in kinds if k in units.coords or k in units})
+        n = units.sizes["unit"]
+    else:
+        table, n = units, len(units)
+    groups = [UnitGroup("all", "all", np.arange(n))]
+    for kind in kinds:
+        if kind not in table:
+            continue
+        values = table[kind].to_numpy()
+        if kind == "depth" and depth_bins:
+            edges = np.asarray(depth_bins, dtype=float)
+            which = np.digitize(values.astype(float), edges) - 1
+            labels = np.array(
+                [
+                    f"{edges[i]:g}-{edges[i + 1]:g}" if 0 <= i < len(edges) - 1 else ""
+                    for i in which
+                ],
+                dtype=object,
+            )
+        else:
+            labels = np.array(
+                [f"{v:g}" if isinstance(v, float) else str(v) for v in values], dtype=object
+            )
+        uniq = [v for v in pd.unique(labels) if v != ""]
+        if len(uniq) < 2 and kind != "area":
+            continue  # one value: the same as "all"
+        for value in sorted(uniq, key=_natural):
+            idx = np.flatnonzero(labels == value)
+            if len(idx) >= min_units:
+                groups.append(UnitGroup(kind, str(value), idx))
+    return groups
+
+
+def _natural(v: str) -> tuple:
+    try:
+        return (0, float(str(v).split("-")[0]), str(v))
+    except ValueError:
+        return (1, 0.0, str(v))
+
+
+def neural_correlation(mean_response: np.ndarray, where: str = "neural") -> np.ndarray:
+    """Stimulus x stimulus correlation of population patterns from (unit, stimulus) means.
+
+    Units with a non-finite mean for any stimulus are left out (with a warning).
+    """
+    x = np.asarray(mean_response, dtype=np.float64)
+    ok = np.isfinite(x).all(axis=1)
+    if not ok.all():
+        warnings.warn(
+            f"{where}: leaving out {int((~ok).sum())} units with missing responses",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    x = x[ok]
+    if x.shape[0] < 2:
+        raise rdm.SimilarityInputError(f"{where}: {x.shape[0]} usable units; need >= 2")
+    return rdm.correlation_matrix(x.T, layer=where)
+
+
+def split_half_reliability(
+    trial_responses: np.ndarray, n_splits: int = 20, seed: int = 0, where: str = "neural"
+) -> tuple[float, float]:
+    """(mean split-half Spearman r of the neural RDM, its Spearman-Brown corrected value)."""
+    x = np.asarray(trial_responses, dtype=np.float64)
+    n_rep = x.shape[2]
+    if n_rep < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    rs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for _ in range(n_splits):
+            perm = rng.permutation(n_rep)
+            a = np.nanmean(x[:, :, perm[: n_rep // 2]], axis=2)
+            b = np.nanmean(x[:, :, perm[n_rep // 2 :]], axis=2)
+            ok = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+            if ok.sum() < 2:
+                continue
+            ra = rdm.correlation_matrix(a[ok].T, layer=where)
+            rb = rdm.correlation_matrix(b[ok].T, layer=where)
+            rs.append(second_order.second_order([ra, rb], "spearman")[0, 1])
+    r = float(np.nanmean(rs)) if rs and np.isfinite(rs).any() else float("nan")
+    corrected = 2 * r / (1 + r) if np.isfinite(r) and r > -1 else float("nan")
+    return r, corrected
+
+
+def rsa(
+    similarity: xr.Dataset,
+    responses: xr.Dataset,
+    *,
+    model_name: str = "model",
+    dataset_name: str = "dataset",
+    kinds: Sequence[str] = ("area", "cre_line", "depth"),
+    depth_bins: Sequence[float] | None = None,
+    min_units: int = 5,
+    n_splits: int = 20,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Spearman correlation of every layer's RDM with every unit group's, plus noise ceilings."""
+    order = align_stimuli(
+        similarity["stimulus"].values,
+        responses["stimulus"].values,
+        f"{model_name} (similarity store)",
+        f"{dataset_name} (responses)",
+    )
+    mean = np.asarray(responses["mean_response"].values)[:, order]
+    trials = np.asarray(
+        responses["trial_responses"].transpose("unit", "stimulus", "repeat").values
+    )[:, order, :]
+    groups = unit_groups(responses, kinds, depth_bins, min_units)
+    layers = [str(v) for v in similarity["layer"].values]
+    layer_corrs = [np.asarray(similarity["correlation"].sel(layer=name).values) for name in layers]
+    neural, rel_half, rel, n_units = [], [], [], []
+    for g in groups:
+        where = f"{dataset_name} {g.name}"
+        neural.append(neural_correlation(mean[g.index], where))
+        h, sb = split_half_reliability(trials[g.index], n_splits, seed, where)
+        rel_half.append(h)
+        rel.append(sb)
+        n_units.append(len(g.index))
+        logger.info("%s: %d units, RDM reliability %.3f", where, len(g.index), sb)
+    scores = second_order.corr_between(layer_corrs, neural, "spearman")
+    rel_arr = np.array(rel)
+    ceiling = np.where(rel_arr > 0, np.sqrt(np.clip(rel_arr, 0, None)), np.nan)
+    names = [g.name for g in groups]
+    ds = xr.Dataset(
+        {
+            "rsa": (("layer", "group"), scores),
+            "normalized_rsa": (("layer", "group"), scores / ceiling[None, :]),
+            "noise_ceiling": (("group",), ceiling),
+            "rdm_reliability": (("group",), rel_arr),
+            "split_half_r": (("group",), np.array(rel_half)),
+            "neural_correlation": (
+                ("group", "stimulus", "stimulus_b"),
+                np.stack(neural).astype(np.float32),
+            ),
+        },
+        coords={
+            "layer": layers,
+            "group": names,
+            "group_kind": ("group", [g.kind for g in groups]),
+            "group_value": ("group", [g.value for g in groups]),
+            "n_units": ("group", np.array(n_units)),
+            "depth": (
+                "layer",
+                similarity["depth"].values
+                if "depth" in similarity.coords
+                else np.arange(len(layers)),
+            ),
+            "stimulus": similarity["stimulus"].values.astype(str),
+            "stimulus_b": similarity["stimulus"].values.astype(str),
+        },
+    )
+    ds["rsa"].attrs["description"] = "Spearman r between the layer's and the group's RDM"
+    ds["noise_ceiling"].attrs["description"] = (
+        "sqrt(Spearman-Brown corrected split-half RDM reliability)"
+    )
+    return ds
+
+
+def rsa_table(ds: xr.Dataset, **labels: str) -> pd.DataFrame:
+    """Tidy RSA: one row per (layer, group)."""
+    df = ds[["rsa", "normalized_rsa"]].to_dataframe().reset_index()
+    extra = ds[["noise_ceiling", "rdm_reliability"]].to_dataframe().reset_index()
+    df = df.merge(extra, on=[c for c in extra.columns if c in df.columns])
+    cols = [
+        "layer",
+        "depth",
+        "group",
+        "group_kind",
+        "group_value",
+        "n_units",
+        "rsa",
+        "noise_ceiling",
+        "normalized_rsa",
+        "rdm_reliability",
+    ]
+    df = df[[c for c in cols if c in df.columns]]
+    for i, (key, value) in enumerate(labels.items()):
+        df.insert(i, key, value)
+    return df
+
+
+def rsa_from_mapping(
+    layer_corrs: Mapping[str, np.ndarray], neural: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Spearman RSA between named model and neural correlation matrices (layer x group)."""
+    scores = second_order.corr_between(
+        list(layer_corrs.values()), list(neural.values()), "spearman"
+    )
+    return pd.DataFrame(scores, index=list(layer_corrs), columns=list(neural))

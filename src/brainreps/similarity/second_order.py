@@ -1,0 +1,95 @@
+"""Second-order similarity: layer x layer correlation of the RDMs' upper triangles.
+
+Pearson and Spearman (average ranks for ties) correlation between the vectors of
+off-diagonal entries of each layer's stimulus x stimulus correlation matrix, layer order
+preserved. NaN entries (stimuli with constant activations) are excluded pairwise: a pair of
+layers is compared over the stimulus pairs finite in both. A layer whose RDM is entirely NaN
+gives NaN rows/columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from brainreps.similarity.rdm import upper_triangle
+
+
+def row_inner_products(vectors: Sequence[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
+    """Matrix of inner products between equal-length vectors, summed in float64 by chunks."""
+    n = len(vectors)
+    size = len(vectors[0])
+    out = np.zeros((n, n))
+    for start in range(0, size, chunk):
+        m = np.stack([np.asarray(v[start : start + chunk], dtype=np.float64) for v in vectors])
+        out += m @ m.T
+    return out
+
+
+def _standardize(v: np.ndarray) -> np.ndarray | None:
+    v = v - v.mean()
+    norm = np.sqrt(v @ v)
+    return v / norm if norm > 0 else None
+
+
+def _pearson_pair(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return float("nan")
+    sa, sb = _standardize(a[ok]), _standardize(b[ok])
+    if sa is None or sb is None:
+        return float("nan")
+    return float(np.clip(sa @ sb, -1.0, 1.0))
+
+
+def _corr_of_vectors(vectors: Sequence[np.ndarray], ranks: bool) -> np.ndarray:
+    n = len(vectors)
+    out = np.full((n, n), np.nan)
+    finite = [bool(np.isfinite(v).all()) for v in vectors]
+    # fast path: all-finite vectors, standardised once, one matrix product
+    std: dict[int, np.ndarray] = {}
+    for i, v in enumerate(vectors):
+        if finite[i]:
+            s = _standardize(rankdata(v) if ranks else np.asarray(v, dtype=np.float64))
+            if s is not None:
+                std[i] = s.astype(np.float32)
+    idx = sorted(std)
+    if idx:
+        c = np.clip(row_inner_products([std[i] for i in idx]), -1.0, 1.0)
+        out[np.ix_(idx, idx)] = c
+    # slow path: pairs involving a vector with NaNs, compared over the jointly finite entries
+    for i in range(n):
+        for j in range(i, n):
+            if finite[i] and finite[j]:
+                continue
+            a, b = np.asarray(vectors[i], float), np.asarray(vectors[j], float)
+            if ranks:
+                ok = np.isfinite(a) & np.isfinite(b)
+                if ok.sum() < 3:
+                    continue
+                a, b = rankdata(a[ok]), rankdata(b[ok])
+            out[i, j] = out[j, i] = _pearson_pair(a, b)
+    return out
+
+
+def second_order(
+    matrices: Sequence[np.ndarray] | np.ndarray, method: str = "spearman"
+) -> np.ndarray:
+    """Layer x layer correlation ('pearson' or 'spearman') of the matrices' upper triangles."""
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', not {method!r}")
+    vectors = [upper_triangle(np.asarray(m)) for m in matrices]
+    sizes = {len(v) for v in vectors}
+    if len(sizes) > 1:
+        raise ValueError(f"RDMs of different sizes: {[np.asarray(m).shape for m in matrices]}")
+    return _corr_of_vectors(vectors, ranks=method == "spearman")
+
+
+def corr_between(
+    a: Sequence[np.ndarray], b: Sequence[np.ndarray], method: str = "spearman"
+) -> np.ndarray:
+    """Correlation (len(a) x len(b)) between the upper triangles of two sets of matrices."""
+    full = second_order(list(a) + list(b), method=method)
+    return full[: len(a), len(a) :]

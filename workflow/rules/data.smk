@@ -101,3 +101,4 @@ TARGETS.extend(
 )
 
 include: "data_imagenet.smk"
+include: "data_allen.smk"

@@ -9,7 +9,6 @@ from brainreps.similarity.rdm import (
     correlation_rdm,
     gram_stats,
 )
-from brainreps.similarity.second_order import second_order
 from brainreps.similarity.sparseness import (
     fraction_nonzero,
     lifetime_sparseness,
@@ -29,7 +28,6 @@ __all__ = [
     "linear_cka_gram",
     "linear_dimension",
     "population_sparseness",
-    "second_order",
     "twonn",
     "twonn_points",
 ]

@@ -54,7 +54,7 @@ def _corr_of_vectors(vectors: Sequence[np.ndarray], ranks: bool) -> np.ndarray:
         if finite[i]:
             s = _standardize(rankdata(v) if ranks else np.asarray(v, dtype=np.float64))
             if s is not None:
-                std[i] = s.astype(np.float32)
+                std[i] = s
     idx = sorted(std)
     if idx:
         c = np.clip(row_inner_products([std[i] for i in idx]), -1.0, 1.0)

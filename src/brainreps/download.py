@@ -66,17 +66,20 @@ def verify_checksum(
 ) -> bool:
     """True if the given checksum(s) match, False if none was given; ChecksumError on mismatch."""
     path = Path(path)
-    checked = False
+    mismatch = _checksum_mismatch(path, sha256, md5)
+    if mismatch:
+        raise ChecksumError(f"checksum mismatch for {path}: {mismatch}")
+    return bool(sha256 or md5)
+
+
+def _checksum_mismatch(path: Path, sha256: str | None, md5: str | None) -> str | None:
+    """'<algorithm> is <actual>, expected <expected>' for the first mismatching checksum."""
     for algorithm, expected in (("sha256", sha256), ("md5", md5)):
-        if not expected:
-            continue
-        actual = file_digest(path, algorithm)
-        if actual.lower() != expected.strip().lower():
-            raise ChecksumError(
-                f"{algorithm} checksum of {path} is {actual}, expected {expected.strip().lower()}"
-            )
-        checked = True
-    return checked
+        if expected:
+            actual = file_digest(path, algorithm)
+            if actual.lower() != expected.strip().lower():
+                return f"{algorithm} is {actual}, expected {expected.strip().lower()}"
+    return None
 
 
 def _meta_path(part: Path) -> Path:
@@ -241,19 +244,22 @@ def fetch(
                 ) from exc
             time.sleep(backoff * 2 ** (attempt - 1))
             continue
-        try:
-            checked = verify_checksum(part, sha256, md5)
-        except ChecksumError as exc:
+        mismatch = _checksum_mismatch(part, sha256, md5)
+        if mismatch:
             _discard(part, _meta_path(part))
             if resumed and fresh_retry_left:
                 # a resumed file may mix two versions of the resource: try once from scratch
-                logger.warning("%s after resuming; downloading %s again from the start", exc, url)
+                logger.warning(
+                    "checksum mismatch after resuming %s (%s); downloading it again from the start",
+                    url,
+                    mismatch,
+                )
                 fresh_retry_left = False
                 continue
             raise ChecksumError(
-                f"checksum mismatch for {url} (file {dest}, deleted): {exc}"
-            ) from None
-        if not checked:
+                f"checksum mismatch for {url} (downloaded to {dest}, deleted): {mismatch}"
+            )
+        if not (sha256 or md5):
             logger.warning(
                 "no checksum given for %s; its sha256 is %s (put it in the config to verify it)",
                 url,

@@ -7,7 +7,12 @@ from brainreps.logs import log_to
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params.stimulus_set
     stimuli = stimuli_from_extract(snakemake.input[0], params.get("size"), params.get("square"))
-    write_store(stimuli, snakemake.output[0], kind="stimuli", params=params,
-                inputs=[snakemake.input[0]])
-    log.info("wrote %d templates of %s px to %s", stimuli.sizes["stimulus"],
-             stimuli["pixels"].shape[1:], snakemake.output[0])
+    write_store(
+        stimuli, snakemake.output[0], kind="stimuli", params=params, inputs=[snakemake.input[0]]
+    )
+    log.info(
+        "wrote %d templates of %s px to %s",
+        stimuli.sizes["stimulus"],
+        stimuli["pixels"].shape[1:],
+        snakemake.output[0],
+    )

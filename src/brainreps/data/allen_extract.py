@@ -122,7 +122,9 @@ def check_session(
     if trial_frame.shape[0] == 0:
         raise ValueError(f"{source}: the natural_scenes stimulus table is empty")
     bad = np.flatnonzero(
-        (trial_start_frame < 0) | (trial_end_frame >= n_time) | (trial_end_frame < trial_start_frame)
+        (trial_start_frame < 0)
+        | (trial_end_frame >= n_time)
+        | (trial_end_frame < trial_start_frame)
     )
     if bad.size:
         i = int(bad[0])
@@ -197,7 +199,8 @@ def read_nwb_session(nwb_file: str | os.PathLike, container_row: Mapping | None 
             "container": int(row.get("id") or meta.get("experiment_container_id") or -1),
             "area": _text(row.get("targeted_structure") or meta.get("targeted_structure")),
             "depth": int(row.get("imaging_depth") or meta.get("imaging_depth_um") or -1),
-            "cre_line": _text(row.get("cre_line") or meta.get("cre_line")),
+            # allensdk's NWB cre_line is the genotype's first allele ("Cux2-CreERT2/wt")
+            "cre_line": _text(row.get("cre_line") or meta.get("cre_line")).split("/")[0],
             "session_type": _text(session_type),
         },
     }

@@ -9,7 +9,7 @@ import sys
 from brainreps import __version__
 
 # Each module defines register(subparsers) and sets `func` on its parsers.
-COMMAND_MODULES = ("brainreps.cli.data", "brainreps.cli.imagenet", "brainreps.cli.encode")
+COMMAND_MODULES = ("brainreps.cli.data", "brainreps.cli.imagenet", "brainreps.cli.similarity", "brainreps.cli.encode")
 
 
 class CLIError(Exception):

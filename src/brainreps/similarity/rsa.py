@@ -221,8 +221,8 @@ def rsa(
                 if "depth" in similarity.coords
                 else np.arange(len(layers)),
             ),
-            "stimulus": similarity["stimulus"].values.astype(str),
-            "stimulus_b": similarity["stimulus"].values.astype(str),
+            "stimulus": [str(v) for v in similarity["stimulus"].values],
+            "stimulus_b": [str(v) for v in similarity["stimulus"].values],
         },
     )
     ds["rsa"].attrs["description"] = "Spearman r between the layer's and the group's RDM"

@@ -424,3 +424,91 @@ def test_workflow_allen_rules_on_local_nwb(allen_python, tmp_path):
         base_win = d[(ts >= onset - 0.1) & (ts < onset)].mean()
         vals.append(resp_win - base_win)
     assert float(resp["mean_response"].values[0, 2]) == pytest.approx(np.mean(vals), rel=1e-5)
+
+
+FAKE_CACHE_SCRIPT = """
+import json, sys
+import allensdk.core.brain_observatory_cache as boc_module
+from allensdk.core.brain_observatory_nwb_data_set import BrainObservatoryNwbDataSet
+
+containers, experiments, nwb_of, calls = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), []
+
+class FakeCache:
+    '''BrainObservatoryCache without the network: the container and experiment tables given.'''
+    def __init__(self, manifest_file=None, **kw):
+        calls.append(["init", manifest_file])
+    def get_experiment_containers(self, include_failed=False, **kw):
+        return [c for c in containers if include_failed or not c["failed"]]
+    def get_ophys_experiments(self, experiment_container_ids=None, stimuli=None, **kw):
+        calls.append(["experiments", experiment_container_ids, stimuli])
+        return [e for e in experiments if e["experiment_container_id"] in experiment_container_ids]
+    def get_ophys_experiment_data(self, ophys_experiment_id):
+        calls.append(["data", ophys_experiment_id])
+        return BrainObservatoryNwbDataSet(nwb_of[str(ophys_experiment_id)])
+
+boc_module.BrainObservatoryCache = FakeCache
+sys.path.insert(0, sys.argv[4])
+import allen_extract
+allen_extract.extract(json.loads(sys.argv[5]), sys.argv[6])
+print(json.dumps(calls))
+"""
+
+
+@pytest.mark.allen
+def test_extract_selects_containers_through_the_cache(allen_python, tmp_path):
+    """Selection -> the container's three_session_B experiment -> its NWB, without network."""
+    import json
+
+    s = make_session(8)
+    nwb = write_nwb(tmp_path / "b.nwb", s, container=10, experiment=111)
+    experiments = [
+        {"id": 110, "experiment_container_id": 10, "session_type": "three_session_A"},
+        {"id": 111, "experiment_container_id": 10, "session_type": "three_session_B"},
+        {"id": 311, "experiment_container_id": 30, "session_type": "three_session_B"},
+    ]
+    selection = {
+        "cache_dir": str(tmp_path / "cache"),
+        "targeted_structures": ["VISp"],
+        "imaging_depths": [175],
+        "cre_lines": ["Cux2-CreERT2"],
+        "max_containers": 1,
+        "session_type": "three_session_B",
+    }
+
+    def run(sel, out):
+        return subprocess.run(
+            [
+                str(allen_python),
+                "-c",
+                FAKE_CACHE_SCRIPT,
+                json.dumps(CONTAINERS),
+                json.dumps(experiments),
+                json.dumps({"111": str(nwb)}),
+                str(EXTRACT_SCRIPT.parent),
+                json.dumps(sel),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    proc = run(selection, tmp_path / "sel.h5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    calls = json.loads(proc.stdout.strip().splitlines()[-1])
+    # container 10 is the lowest-id match (5 failed, 30 beyond max_containers)
+    assert calls == [
+        ["init", str(tmp_path / "cache" / "manifest.json")],
+        ["experiments", [10], ["natural_scenes"]],
+        ["data", 111],
+    ]
+    rec = allen.recording_from_extract(tmp_path / "sel.h5")
+    np.testing.assert_array_equal(rec["dff"].values, s["dff"])
+    assert set(rec["container"].values) == {10} and set(rec["ophys_experiment"].values) == {111}
+    assert set(rec["cre_line"].values) == {"Cux2-CreERT2"}
+
+    proc = run({**selection, "targeted_structures": ["VISam"]}, tmp_path / "none.h5")
+    assert proc.returncode != 0
+    assert "no experiment container matches targeted_structures=['VISam']" in proc.stderr
+    assert "VISl 175 um Cux2-CreERT2" in proc.stderr
+    assert not (tmp_path / "none.h5").exists()

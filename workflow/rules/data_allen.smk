@@ -28,10 +28,17 @@ def allen_dataset_of(stimuli):
     if entry is None or entry["source"] != "allen":
         raise WorkflowError(
             f"config key stimulus_sets.{stimuli}.dataset: {name!r} is not a dataset with "
-            f"source allen (allen datasets: {names_with_source('datasets', 'allen')})"
+            "source allen (allen datasets: "
+            + (", ".join(n for n, d in config["datasets"].items() if d["source"] == "allen") or "none")
+            + ")"
         )
     return name
 
+
+# every allen stimulus set must name an allen dataset: checked before any rule runs
+for _name, _entry in config["stimulus_sets"].items():
+    if _entry["source"] == "allen":
+        allen_dataset_of(_name)
 
 _ALLEN_PYTHON, _ALLEN_LOCAL_VENV = allen_python()
 _ALLEN_EXTRACT = Path(workflow.basedir) / "src" / "brainreps" / "data" / "allen_extract.py"

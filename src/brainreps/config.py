@@ -28,7 +28,9 @@ def _load_yaml(path: Path) -> Any:
 def _registry(schema_dir: Path) -> Registry:
     def retrieve(uri: str) -> Resource:
         name = uri.rsplit("/", 1)[-1]
-        return Resource.from_contents(_load_yaml(schema_dir / name), default_specification=DRAFT202012)
+        return Resource.from_contents(
+            _load_yaml(schema_dir / name), default_specification=DRAFT202012
+        )
 
     return Registry(retrieve=retrieve)
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,9 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
 
 GROUPED_KINDS = {"features", "projection"}
 
+# Snakemake marks finished directory outputs with this file; zarr warns about any unknown entry.
+warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
+
 
 def provenance(kind: str, params: Mapping[str, Any] | None, inputs: Sequence[str] | None) -> dict:
     """Attributes recording what made a store: kind, parameters, package version, inputs."""
@@ -169,9 +173,9 @@ def default_chunks(ds: xr.Dataset, target_bytes: int = 8 * 2**20) -> dict[str, d
 def _portable_strings(ds: xr.Dataset) -> xr.Dataset:
     """Fixed-width numpy strings have no Zarr v3 spec; store them as variable-length strings."""
     fixed = [name for name, var in ds.variables.items() if var.dtype.kind == "U"]
-    return ds.assign_coords(
-        {n: ds[n].astype(object) for n in fixed if n in ds.coords}
-    ).assign({n: ds[n].astype(object) for n in fixed if n in ds.data_vars})
+    return ds.assign_coords({n: ds[n].astype(object) for n in fixed if n in ds.coords}).assign(
+        {n: ds[n].astype(object) for n in fixed if n in ds.data_vars}
+    )
 
 
 def _to_zarr(ds: xr.Dataset, path: Path, group: str | None, mode: str) -> None:

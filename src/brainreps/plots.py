@@ -31,7 +31,9 @@ def stimuli_montage(stimuli: xr.Dataset, settings: Mapping[str, Any] | None = No
     cols = int(np.ceil(np.sqrt(n * 1.5)))
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(
-        rows, cols, figsize=(settings.get("width", 1.3 * cols), settings.get("height", 1.4 * rows)),
+        rows,
+        cols,
+        figsize=(settings.get("width", 1.3 * cols), settings.get("height", 1.4 * rows)),
         squeeze=False,
     )
     pixels = stimuli["pixels"].values[:n]
@@ -66,8 +68,14 @@ def recording_overview(
         if "spikes" in recording:
             spikes = recording["spikes"].values[unit, span]
             hit = np.flatnonzero(spikes > 0)
-            ax.vlines(ts[span][hit], 0.0, 0.08, color="tab:red", lw=0.8,
-                      transform=ax.get_xaxis_transform())
+            ax.vlines(
+                ts[span][hit],
+                0.0,
+                0.08,
+                color="tab:red",
+                lw=0.8,
+                transform=ax.get_xaxis_transform(),
+            )
         if "trial_start" in recording:
             starts = recording["trial_start"].values
             ends = recording["trial_end"].values if "trial_end" in recording else starts + 0.25
@@ -80,7 +88,11 @@ def recording_overview(
             ax.set_xticklabels([])
     ax.set_xlabel("time (s); red ticks: ground-truth spikes, blue: stimulus on")
     ax = fig.add_subplot(grid[:, 2])
-    areas = responses["area"].values if "area" in responses.coords else np.array(["all"] * len(reliability))
+    areas = (
+        responses["area"].values
+        if "area" in responses.coords
+        else np.array(["all"] * len(reliability))
+    )
     for area in np.unique(areas):
         vals = reliability[(areas == area) & np.isfinite(reliability)]
         ax.hist(vals, bins=np.linspace(-0.2, 1, 25), alpha=0.6, label=f"{area} (n={vals.size})")

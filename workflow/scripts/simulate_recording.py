@@ -9,6 +9,11 @@ with log_to(snakemake.log[0]) as log:
     params = snakemake.params.simulation
     recording = simulate_recording(stimuli["pixels"].values, stimuli["stimulus"].values, params)
     recording.attrs["stimulus_set"] = snakemake.params.stimulus_set
-    write_store(recording, snakemake.output[0], kind="recording", params=params,
-                inputs=[snakemake.input.stimuli])
+    write_store(
+        recording,
+        snakemake.output[0],
+        kind="recording",
+        params=params,
+        inputs=[snakemake.input.stimuli],
+    )
     log.info("simulated %d units x %d frames", recording.sizes["unit"], recording.sizes["time"])

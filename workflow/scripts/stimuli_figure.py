@@ -6,5 +6,8 @@ from brainreps.plots import save_figure, stimuli_montage
 
 with log_to(snakemake.log[0]):
     stimuli = read_store(snakemake.input[0], "stimuli", load=True)
-    save_figure(stimuli_montage(stimuli, snakemake.params.figure), snakemake.output[0],
-                snakemake.params.figure)
+    save_figure(
+        stimuli_montage(stimuli, snakemake.params.figure),
+        snakemake.output[0],
+        snakemake.params.figure,
+    )

@@ -9,7 +9,14 @@ import sys
 from brainreps import __version__
 
 # Each module defines register(subparsers) and sets `func` on its parsers.
-COMMAND_MODULES = ("brainreps.cli.data", "brainreps.cli.imagenet", "brainreps.cli.similarity", "brainreps.cli.encode")
+COMMAND_MODULES = (
+    "brainreps.cli.data",
+    "brainreps.cli.imagenet",
+    "brainreps.cli.similarity",
+    "brainreps.cli.spikes",
+    "brainreps.cli.encode",
+    "brainreps.cli.allen",
+)
 
 
 class CLIError(Exception):

@@ -76,7 +76,9 @@ def _simulate(args: argparse.Namespace) -> int:
     stimuli = read_store(args.stimuli, "stimuli", load=True)
     recording = simulate_recording(stimuli["pixels"].values, stimuli["stimulus"].values, params)
     write_store(recording, args.out, kind="recording", params=params, inputs=[args.stimuli])
-    print(f"simulated {recording.sizes['unit']} units x {recording.sizes['time']} frames: {args.out}")
+    print(
+        f"simulated {recording.sizes['unit']} units x {recording.sizes['time']} frames: {args.out}"
+    )
     return 0
 
 
@@ -93,11 +95,17 @@ def _responses(args: argparse.Namespace) -> int:
     recording = read_store(args.recording, "recording", load=True)
     stimuli = read_store(args.stimuli, "stimuli")
     responses = responses_dataset(
-        recording, stimuli["stimulus"].values, tuple(params["response_window"]),
-        tuple(params["baseline_window"]), params["n_splits"], params["seed"], source=args.recording,
+        recording,
+        stimuli["stimulus"].values,
+        tuple(params["response_window"]),
+        tuple(params["baseline_window"]),
+        params["n_splits"],
+        params["seed"],
+        source=args.recording,
     )
-    write_store(responses, args.out, kind="responses", params=params,
-                inputs=[args.recording, args.stimuli])
+    write_store(
+        responses, args.out, kind="responses", params=params, inputs=[args.recording, args.stimuli]
+    )
     rel = responses["split_half_reliability"].values
     print(f"{rel.size} units, median split-half reliability {np.nanmedian(rel):.3f}: {args.out}")
     return 0

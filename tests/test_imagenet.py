@@ -50,8 +50,36 @@ def test_n_per_class_rgb_uint8_and_coords(toy_folder):
             ".JPEG" if (toy_folder / "toynet/val" / (sid + ".JPEG")).exists() else ".png"
         )
     assert len(set(ids_of(ds))) == 9
-    # grayscale JPEGs and palette/RGBA PNGs all come out RGB: channels of a colour image differ
-    assert np.abs(ds["pixels"].values[..., 0].astype(int) - ds["pixels"].values[..., 1]).max() > 50
+
+
+def test_every_pil_mode_becomes_rgb(tmp_path):
+    images = {
+        "a/gray.png": Image.new("L", (40, 30), 123),
+        "a/rgba.png": Image.new("RGBA", (30, 40), (10, 200, 30, 0)),
+        "a/palette.png": Image.new("RGB", (33, 33), (5, 6, 7)).convert(
+            "P", palette=Image.Palette.ADAPTIVE
+        ),
+        "a/cmyk.tif": Image.new("CMYK", (20, 20), (0, 0, 0, 0)),
+        "a/bw.bmp": Image.new("1", (25, 25), 1),
+    }
+    for name, img in images.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        img.save(tmp_path / name)
+    ds = imagenet_stimuli(tmp_path, n_per_class=5, size=16)
+    got = {sid: ds["pixels"].values[i] for i, sid in enumerate(ids_of(ds))}
+    expected = {
+        "a/gray": (123, 123, 123),
+        "a/rgba": (10, 200, 30),
+        "a/palette": (5, 6, 7),
+        "a/cmyk": (255, 255, 255),
+        "a/bw": (255, 255, 255),
+    }
+    assert sorted(got) == sorted(expected)
+    for sid, rgb in expected.items():
+        assert got[sid].shape == (16, 16, 3)
+        np.testing.assert_array_equal(
+            got[sid], np.broadcast_to(np.array(rgb, np.uint8), (16, 16, 3))
+        )
 
 
 def test_sampling_is_deterministic_and_seeded(toy_folder):

@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from brainreps import __version__
 from brainreps.logs import progress as progress_bar
@@ -72,11 +73,13 @@ def verify_checksum(
     return bool(sha256 or md5)
 
 
-def _checksum_mismatch(path: Path, sha256: str | None, md5: str | None) -> str | None:
+def _checksum_mismatch(
+    path: Path, sha256: str | None, md5: str | None, digests: dict[str, str] | None = None
+) -> str | None:
     """'<algorithm> is <actual>, expected <expected>' for the first mismatching checksum."""
     for algorithm, expected in (("sha256", sha256), ("md5", md5)):
         if expected:
-            actual = file_digest(path, algorithm)
+            actual = (digests or {}).get(algorithm) or file_digest(path, algorithm)
             if actual.lower() != expected.strip().lower():
                 return f"{algorithm} is {actual}, expected {expected.strip().lower()}"
     return None
@@ -108,8 +111,20 @@ def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
     return int(m.group(1)), total
 
 
-def _attempt(url: str, part: Path, timeout: float, show_progress: bool) -> bool:
-    """One download attempt into `part`, resuming it if it holds bytes; True if it resumed."""
+def _hash_file_into(path: Path, hashers: dict[str, Any]) -> None:
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK_BYTES), b""):
+            for h in hashers.values():
+                h.update(block)
+
+
+def _attempt(
+    url: str, part: Path, timeout: float, show_progress: bool, hashers: dict[str, Any]
+) -> bool:
+    """One download attempt into `part`, resuming it if it holds bytes; True if it resumed.
+
+    `hashers` (fresh hash objects) are fed the complete file's bytes as they are written.
+    """
     meta = _read_meta(part)
     if part.exists() and meta.get("url") != url:
         logger.info("discarding %s: it was started from another URL (%s)", part, meta.get("url"))
@@ -128,6 +143,7 @@ def _attempt(url: str, part: Path, timeout: float, show_progress: bool) -> bool:
         if exc.code == 416 and offset:
             total = re.search(r"/(\d+)\s*$", exc.headers.get("Content-Range") or "")
             if total and int(total.group(1)) == offset:  # the part file already holds everything
+                _hash_file_into(part, hashers)
                 return True
             logger.info("server refused to resume %s at byte %d; starting over", url, offset)
             _discard(part)
@@ -174,9 +190,13 @@ def _attempt(url: str, part: Path, timeout: float, show_progress: bool) -> bool:
             n_chunks = math.ceil(expected / CHUNK_BYTES) if expected else None
             size = f"{(offset + (expected or 0)) / 2**20:.1f} MiB" if expected else "? MiB"
             blocks = iter(progress_bar(blocks, desc=f"{part.name[:-5]} ({size})", total=n_chunks))
+        if resumed:
+            _hash_file_into(part, hashers)
         with open(part, "ab" if resumed else "wb") as fh:
             for block in blocks:
                 fh.write(block)
+                for h in hashers.values():
+                    h.update(block)
                 received += len(block)
         if expected is not None and received < expected:
             raise _Retry(f"connection closed after {received} of {expected} bytes")
@@ -229,7 +249,10 @@ def fetch(
     while True:
         attempt += 1
         try:
-            resumed = _attempt(url, part, timeout, progress)
+            hashers = {"sha256": hashlib.sha256()}
+            if md5:
+                hashers["md5"] = hashlib.md5()
+            resumed = _attempt(url, part, timeout, progress, hashers)
         except RETRYABLE as exc:
             reason = getattr(exc, "reason", None) or exc
             failures.append(f"attempt {attempt}: {reason}")
@@ -244,7 +267,8 @@ def fetch(
                 ) from exc
             time.sleep(backoff * 2 ** (attempt - 1))
             continue
-        mismatch = _checksum_mismatch(part, sha256, md5)
+        digests = {name: h.hexdigest() for name, h in hashers.items()}
+        mismatch = _checksum_mismatch(part, sha256, md5, digests)
         if mismatch:
             _discard(part, _meta_path(part))
             if resumed and fresh_retry_left:
@@ -263,7 +287,7 @@ def fetch(
             logger.warning(
                 "no checksum given for %s; its sha256 is %s (put it in the config to verify it)",
                 url,
-                file_digest(part),
+                digests["sha256"],
             )
         os.replace(part, dest)
         _discard(_meta_path(part))

@@ -512,3 +512,20 @@ def test_extract_selects_containers_through_the_cache(allen_python, tmp_path):
     assert "no experiment container matches targeted_structures=['VISam']" in proc.stderr
     assert "VISl 175 um Cux2-CreERT2" in proc.stderr
     assert not (tmp_path / "none.h5").exists()
+
+
+def test_cli_recording_and_stimuli(tmp_path):
+    from brainreps.cli import main
+
+    s = make_session(9)
+    path = extract_file(tmp_path, [s])
+    assert main(["allen-recording", str(path), "--out", str(tmp_path / "r.zarr")]) == 0
+    rec = read_store(tmp_path / "r.zarr", "recording", load=True)
+    np.testing.assert_array_equal(rec["dff"].values, s["dff"])
+    assert main(["allen-stimuli", str(path), "--out", str(tmp_path / "s.zarr"), "--size", "3"]) == 0
+    stim = read_store(tmp_path / "s.zarr", "stimuli", load=True)
+    # 9x12 templates -> 3x4: each output pixel is the mean of a 3x3 block
+    blocks = s["templates"].reshape(4, 3, 3, 4, 3).astype(float).mean(axis=(2, 4))
+    # (PIL's fixed-point box filter: within one grey level of the exact block mean)
+    np.testing.assert_allclose(stim["pixels"].values, blocks, atol=1.0)
+    assert main(["allen-recording", str(tmp_path / "missing.h5"), "--out", "x.zarr"]) == 2

@@ -7,6 +7,7 @@ wildcard_constraints:
     stimuli="[A-Za-z0-9_-]+",
     dataset="[A-Za-z0-9_-]+",
     model="[A-Za-z0-9_-]+",
+    gt="[A-Za-z0-9_-]+",
 
 
 def stimulus_set_of(dataset):

@@ -38,9 +38,14 @@ def read_csv_columns(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def write_csv_columns(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a Spikefinder-format CSV (gzipped when the name ends in .gz), NaN as empty field."""
-    frame.to_csv(path, index=False, na_rep="", float_format="%.6g")
+def write_csv_columns(
+    frame: pd.DataFrame, path: str | os.PathLike, gzip: bool | None = None
+) -> None:
+    """Write a Spikefinder-format CSV, NaN as an empty field; gzipped if `gzip` (default: .gz name)."""
+    gzip = str(path).endswith(".gz") if gzip is None else gzip
+    frame.to_csv(
+        path, index=False, na_rep="", float_format="%.6g", compression="gzip" if gzip else None
+    )
 
 
 def recording_dataset(

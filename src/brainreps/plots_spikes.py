@@ -1,0 +1,127 @@
+"""Figures of the spike-inference benchmark: score distributions, example traces, noise curves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _figure(settings: Mapping[str, Any], width: float, height: float):
+    return plt.figure(
+        figsize=(settings.get("width", width), settings.get("height", height)),
+        dpi=settings.get("dpi", 100),
+    )
+
+
+def score_distributions(
+    scores: pd.DataFrame, measure: str = "corr", settings: Mapping[str, Any] | None = None
+):
+    """Per-method distribution (points + median bar) of one measure, one panel per dataset."""
+    settings = settings or {}
+    sub = scores[scores["measure"] == measure]
+    datasets = list(dict.fromkeys(sub["dataset"]))
+    methods = list(dict.fromkeys(sub["method"]))
+    fig = _figure(settings, 2.0 + 1.1 * len(methods) * max(1, len(datasets)) ** 0.5, 3.4)
+    if not datasets:
+        fig.text(0.5, 0.5, "no scores", ha="center")
+        return fig
+    axes = fig.subplots(1, len(datasets), sharey=True, squeeze=False)[0]
+    rng = np.random.default_rng(0)
+    for ax, dataset in zip(axes, datasets, strict=True):
+        for j, method in enumerate(methods):
+            values = sub[(sub["dataset"] == dataset) & (sub["method"] == method)]["value"]
+            values = values.dropna().to_numpy()
+            if values.size == 0:
+                continue
+            ax.scatter(j + rng.uniform(-0.15, 0.15, values.size), values, s=10, alpha=0.6)
+            ax.hlines(np.median(values), j - 0.3, j + 0.3, color="k", lw=2)
+        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
+        ax.set_title(dataset)
+        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+    axes[0].set_ylabel(f"{measure} (40 ms bins)")
+    fig.tight_layout()
+    return fig
+
+
+def example_traces(
+    time: np.ndarray,
+    dff: np.ndarray,
+    spikes: np.ndarray,
+    rates: Mapping[str, np.ndarray],
+    units: list[str],
+    settings: Mapping[str, Any] | None = None,
+    window: float = 30.0,
+):
+    """Calcium trace, ground-truth spikes and each method's rate for a few units (first `window` s)."""
+    settings = settings or {}
+    n = dff.shape[0]
+    fig = _figure(settings, 9.0, 1.0 + 2.2 * n)
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    keep = time <= time[0] + window
+    for k, ax in enumerate(axes):
+        t = time[keep]
+        trace = dff[k, keep]
+        lo, hi = np.nanmin(trace), np.nanmax(trace)
+        span = hi - lo if np.isfinite(hi - lo) and hi > lo else 1.0
+        ax.plot(t, (trace - lo) / span + len(rates) + 1, color="k", lw=0.7, label="dF/F")
+        for j, (label, rate) in enumerate(rates.items()):
+            r = rate[k, keep]
+            top = np.nanmax(r) if np.isfinite(np.nanmax(r)) and np.nanmax(r) > 0 else 1.0
+            ax.plot(t, r / top * 0.9 + len(rates) - j, lw=0.7, label=label)
+        spike_t = t[np.nan_to_num(spikes[k, keep]) > 0]
+        ax.vlines(spike_t, -0.1, 0.8, color="r", lw=0.8, label="spikes")
+        ax.set_yticks([])
+        ax.set_ylabel(units[k], rotation=0, ha="right")
+        if k == 0:
+            ax.legend(loc="upper right", fontsize=6, ncol=len(rates) + 2)
+    axes[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
+def noise_curves(summary: pd.DataFrame, settings: Mapping[str, Any] | None = None):
+    """Mean corr with the truth vs SNR per method (clean at the right), half-score SNR marked."""
+    settings = settings or {}
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    fig = _figure(settings, 5.0 * max(1, len(datasets)), 3.6)
+    if not datasets:
+        fig.text(0.5, 0.5, "no noise sweep", ha="center")
+        return fig
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, dataset in zip(axes, datasets, strict=True):
+        sub = summary[summary["dataset"] == dataset]
+        finite = sub[np.isfinite(sub["snr"])]
+        top = finite["snr"].max() * 2 if len(finite) else 1.0
+        for method, m in sub.groupby("method", sort=False):
+            m = m.sort_values("snr")
+            x = np.where(np.isfinite(m["snr"]), m["snr"], top)
+            (line,) = ax.plot(x, m["corr_truth"], marker="o", ms=3, label=method)
+            half = m["half_snr"].iloc[0]
+            if np.isfinite(half):
+                ax.axvline(half, color=line.get_color(), ls=":", lw=1)
+                ax.annotate(
+                    f"{half:.2g}",
+                    (half, m["clean_corr"].iloc[0] / 2),
+                    fontsize=7,
+                    color=line.get_color(),
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("SNR (std trace / std noise); rightmost = clean")
+        ax.set_title(dataset)
+    axes[0].set_ylabel("corr with truth")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path) -> None:
+    """Write a figure to `path` (PNG) and close it."""
+    fig.savefig(path, format="png")
+    plt.close(fig)

@@ -1,0 +1,18 @@
+"""Rule spikes_benchmark: every method on every ground-truth dataset, cross-validated."""
+
+from brainreps.logs import log_to
+from brainreps.spikes.benchmark import benchmark_rule
+
+with log_to(snakemake.log[0]):
+    benchmark_rule(
+        names=snakemake.params.names,
+        data=list(snakemake.input.data),
+        methods=snakemake.params.methods,
+        cv=snakemake.params.cv,
+        measures=snakemake.params.measures,
+        scores_path=snakemake.output.scores,
+        timing_path=snakemake.output.timing,
+        rates_paths=list(snakemake.output.rates),
+        models_dir=snakemake.output.models,
+        threads=snakemake.threads,
+    )

@@ -25,10 +25,16 @@ except ConfigError as exc:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/encoding.smk"
+include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         TARGETS,
+
+
+# Keep last: scales every rule's memory/runtime by the retry attempt; declares localrules.
+include: "workflow/rules/cluster.smk"

@@ -9,9 +9,11 @@ import copy
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -106,3 +108,39 @@ def default_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("default-run")
     run_snakemake(workdir)
     return workdir
+
+
+def store_arrays(results: Path) -> dict[str, np.ndarray]:
+    """Every array of every Zarr store under `results`, keyed 'store.zarr/group/array'."""
+    import zarr
+
+    arrays: dict[str, np.ndarray] = {}
+    stores = sorted(p for p in Path(results).rglob("*.zarr") if (p / "zarr.json").is_file())
+    for store in stores:
+        if any(parent.suffix == ".zarr" for parent in store.relative_to(results).parents):
+            continue  # a group inside a store
+        root = zarr.open_group(str(store), mode="r")
+        with warnings.catch_warnings():  # Snakemake's .snakemake_timestamp inside a store
+            warnings.simplefilter("ignore")
+            members = list(root.members(max_depth=None))
+        for name, node in members:
+            if isinstance(node, zarr.Array):
+                arrays[f"{store.relative_to(results)}/{name}"] = np.asarray(node[...])
+    return arrays
+
+
+def assert_same_arrays(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> None:
+    """The same arrays under the same keys, bit for bit (NaNs included)."""
+    assert sorted(a) == sorted(b), f"different arrays: {sorted(set(a) ^ set(b))}"
+    differ = []
+    for key in a:
+        x, y = np.asarray(a[key]), np.asarray(b[key])
+        if x.dtype != y.dtype or x.shape != y.shape:
+            differ.append(f"{key}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}")
+        elif x.dtype.kind in "OUS":
+            if not np.array_equal(x, y):
+                differ.append(f"{key}: values differ")
+        elif x.tobytes() != y.tobytes():
+            diff = np.nanmax(np.abs(x.astype(float) - y.astype(float))) if x.size else 0
+            differ.append(f"{key}: bytes differ (max abs diff {diff:.3g})")
+    assert not differ, "arrays differ:\n  " + "\n  ".join(differ)

@@ -51,6 +51,22 @@ class Backend:
             return self._torch.as_tensor(np.asarray(a), dtype=self._dtype, device=self.device)
         return np.asarray(a, dtype=self._dtype)
 
+    def as_exact(self, a: Any) -> Any:
+        """`a` as a float64 array of this backend: decompositions are always done in float64."""
+        if self.name == "torch":
+            if isinstance(a, self._torch.Tensor):
+                return a.to(device=self.device, dtype=self._torch.float64)
+            return self._torch.as_tensor(
+                np.asarray(a), dtype=self._torch.float64, device=self.device
+            )
+        return np.asarray(a, dtype=np.float64)
+
+    def as_working(self, a: Any) -> Any:
+        """A backend array cast to the working dtype (float64 or float32)."""
+        if self.name == "torch":
+            return a.to(self._dtype)
+        return a.astype(self._dtype, copy=False)
+
     def index(self, idx: np.ndarray) -> Any:
         """Integer indices usable to index this backend's arrays."""
         if self.name == "torch":

@@ -107,7 +107,7 @@ class _Design:
             evals = be.clip_min(evals, 0.0)
             kv = k_held @ evecs  # (n_heldout, n_train)
             left = (kv[None] / (evals[None, None, :] + alphas[:, None, None])) @ evecs.T
-            return _FoldSolver(tr, left, None)
+            return _FoldSolver(tr, be.as_working(left), None)
         x_train = self.X[tr]
         mean = x_train.mean(0)
         xc = x_train - mean
@@ -116,7 +116,7 @@ class _Design:
         m = (self.X[ho] - mean) @ evecs  # (n_heldout, n_features)
         left = m[None] / (evals[None, None, :] + alphas[:, None, None])
         right = evecs.T @ xc.T  # (n_features, n_train)
-        return _FoldSolver(tr, left, right)
+        return _FoldSolver(tr, be.as_working(left), be.as_working(right))
 
 
 def _score(y_true: Any, pred: Any, scoring: str) -> Any:
@@ -193,11 +193,15 @@ def ridge_cv_predict(
     if method not in METHODS:
         raise ValueError(f"unknown ridge method {method!r}; choose one of {METHODS}")
     alphas_np = _check_inputs(X, Y, alphas)
-    design = _design or _Design(be.asarray(X), be, method)
+    design = _design or _Design(be.as_exact(X), be, method)
     Yb = Y if _design is not None else be.asarray(Y)
     train = np.asarray(train)
     test = np.asarray(test)
-    a = be.asarray(alphas_np)
+    # a constant offset of Y changes no centred fit; removing the training mean first keeps
+    # large response offsets from costing precision (float32)
+    offset = Yb[be.index(train)].mean(0)
+    Yb = Yb - offset
+    a = be.as_exact(alphas_np)
     inner = [design.solver(train[tr], train[va], a) for tr, va in inner_splits]
     inner_val = [be.index(train[va]) for _, va in inner_splits]
     outer = design.solver(train, test, a)
@@ -224,7 +228,7 @@ def ridge_cv_predict(
             y_k = y[:, be.index(cols)]
             p = outer.predict(y_k, alpha_rows=be.index(np.array([k])))[0]
             pred_sl[:, cols] = be.to_numpy(p)
-        predictions[:, sl] = pred_sl
+        predictions[:, sl] = pred_sl + be.to_numpy(offset[sl])[None]
     return RidgeCVFit(predictions, alphas_np[best], cv_scores)
 
 
@@ -259,7 +263,7 @@ def cross_validated_ridge(
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     alphas_np = _check_inputs(X, Y, alphas)
     n = X.shape[0]
-    design = _Design(be.asarray(X), be, method)
+    design = _Design(be.as_exact(X), be, method)
     Yb = be.asarray(Y)
     predictions = np.zeros((n, Y.shape[1]))
     chosen = np.zeros((outer_folds, Y.shape[1]))

@@ -55,7 +55,7 @@ def _has_images(folder: Path) -> bool:
 
 def find_class_root(folder: str | os.PathLike, subdir: str | None = None) -> Path:
     """The folder whose subfolders are the classes, descending through single top folders."""
-    top = Path(folder)
+    top = Path(folder).expanduser()
     if not top.is_dir():
         raise ImageFolderError(f"image folder {top} does not exist or is not a folder")
     root = top

@@ -133,6 +133,9 @@ def test_imagenetv2_layout_sorts_class_indices_numerically(tmp_path):
     assert find_class_root(root) == root / "imagenetv2-matched-frequency-format-val"
     ds = imagenet_stimuli(root, n_per_class=1, size=16)
     assert [str(v) for v in ds["label"].values] == ["0", "1", "2", "10"]
+    # ImageNetV2 class indices may be given as integers (as YAML reads them), in that order
+    picked = imagenet_stimuli(root, n_per_class=2, size=16, classes=[10, 2])
+    assert [str(v) for v in picked["label"].values] == ["10", "10", "2", "2"]
     # a uniform colour stays that colour through resizing (JPEG error aside)
     np.testing.assert_allclose(ds["pixels"].values[:, 8, 8, 0], [0, 20, 40, 200], atol=4)
 

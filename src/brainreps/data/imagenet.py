@@ -35,11 +35,6 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith((".", "__MACOSX"))
 
 
-def is_image_file(path: Path) -> bool:
-    """True for a visible file whose suffix is a known image format (case-insensitive)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and _visible(path) and path.is_file()
-
-
 def _natural_key(name: str) -> tuple:
     """Sort '2' before '10' (ImageNetV2 class folders), other names alphabetically."""
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name))
@@ -49,8 +44,21 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted((d for d in folder.iterdir() if d.is_dir() and _visible(d)), key=lambda d: d.name)
 
 
+def _image_files(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name (scandir: no stat per file)."""
+    with os.scandir(folder) as entries:
+        names = [
+            e.name
+            for e in entries
+            if e.name.lower().endswith(IMAGE_SUFFIXES)
+            and not e.name.startswith((".", "__MACOSX"))
+            and e.is_file()
+        ]
+    return [folder / n for n in sorted(names)]
+
+
 def _has_images(folder: Path) -> bool:
-    return any(is_image_file(f) for f in folder.iterdir())
+    return bool(_image_files(folder))
 
 
 def find_class_root(folder: str | os.PathLike, subdir: str | None = None) -> Path:
@@ -81,7 +89,7 @@ def find_class_root(folder: str | os.PathLike, subdir: str | None = None) -> Pat
                 f"image folder {root} holds the splits {splits}; choose one with subdir "
                 f"(e.g. subdir: {example})"
             )
-        flat = sum(is_image_file(f) for f in root.iterdir())
+        flat = len(_image_files(root))
         hint = (
             f"; it holds {flat} images directly, but they must be in one subfolder per class"
             if flat
@@ -98,7 +106,7 @@ def list_class_images(class_root: str | os.PathLike) -> dict[str, list[Path]]:
     class_root = Path(class_root)
     classes: dict[str, list[Path]] = {}
     for d in sorted(_subdirs(class_root), key=lambda d: _natural_key(d.name)):
-        files = sorted((f for f in d.iterdir() if is_image_file(f)), key=lambda f: f.name)
+        files = _image_files(d)
         if files:
             classes[d.name] = files
     if not classes:
@@ -217,6 +225,7 @@ def imagenet_stimuli(
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     class_root = find_class_root(folder, subdir)
+    classes = [str(c) for c in classes] if classes else None
     class_images = list_class_images(class_root)
     chosen = sample_images(
         class_images,

@@ -136,7 +136,7 @@ def extract_features(
         raise ValueError("nothing to extract: no layers, no pixels, no output")
     if stimulus_ids is None:
         stimulus_ids = [str(i) for i in range(n)]
-    stimulus_ids = np.asarray([str(s) for s in stimulus_ids])
+    stimulus_ids = np.asarray([str(s) for s in stimulus_ids], dtype=object)
     if stimulus_ids.shape != (n,):
         raise ValueError(f"{len(stimulus_ids)} stimulus ids for {n} images")
     dev = resolve_device(device)

@@ -56,7 +56,7 @@ def snakemake_command(
     if config is not None:
         cfg = workdir / "config.yaml"
         cfg.write_text(yaml.safe_dump(dict(config), sort_keys=False))
-        cmd += ["--configfile", str(cfg)]
+        cmd += [f"--configfile={cfg}"]
     return cmd + list(args)
 
 

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default every:1:blocks); see --list-layers",
     )
     model.add_argument("--list-layers", action="store_true", help="print layer names and exit")
+    model.add_argument(
+        "--input-size", type=int, default=None, help="crop size (default: the weights' own)"
+    )
     model.add_argument("--seed", type=int, default=0, help="model init, projection and CV seed")
     model.add_argument("--batch-size", type=int, default=32)
     model.add_argument("--feature-dtype", default="float32", choices=["float32", "float16"])
@@ -213,7 +216,9 @@ def _encode(args: argparse.Namespace) -> int:
     from brainreps.models import list_layers, load_model, select_layers
 
     if args.list_layers:
-        model, _ = load_model(args.model, weights=args.weights, seed=args.seed)
+        model, _ = load_model(
+            args.model, weights=args.weights, seed=args.seed, input_size=args.input_size
+        )
         for kind in ("blocks", "leaves"):
             print(f"# {kind}")
             print("\n".join(list_layers(model, kind)))
@@ -227,7 +232,9 @@ def _encode(args: argparse.Namespace) -> int:
         raise CLIError(f"--alphas: N must be a positive integer, got {n_alphas}")
     with log_to(None):
         data = load_user_data(args)
-        model, preprocess = load_model(args.model, weights=args.weights, seed=args.seed)
+        model, preprocess = load_model(
+            args.model, weights=args.weights, seed=args.seed, input_size=args.input_size
+        )
         layers = select_layers(model, parse_layer_spec(args.layers))
         return run_encode(args, data, model, preprocess, layers)
 
@@ -299,7 +306,13 @@ def run_encode(args: argparse.Namespace, data: dict[str, Any], model, preprocess
         ds,
         out / "encoding.zarr",
         out / "encoding.csv",
-        params={**settings, "model": args.model, "weights": args.weights, "layers": layers},
+        params={
+            **settings,
+            "model": args.model,
+            "weights": args.weights,
+            "layers": layers,
+            "input_size": args.input_size,
+        },
         inputs=inputs,
         labels={"model": args.model},
     )

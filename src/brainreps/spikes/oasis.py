@@ -21,7 +21,8 @@ def deconvolve_segment(y: np.ndarray, p: int = 1, penalty: int = 1) -> np.ndarra
         result = deconvolve(y, penalty=penalty)
     else:
         result = deconvolve(y, tau_d=None, tau_r=None, penalty=penalty)
-    return np.asarray(result.s, dtype=np.float64)
+    # OASIS's s is non-negative up to rounding (-1e-16): clip so rates are never negative
+    return np.maximum(np.asarray(result.s, dtype=np.float64), 0.0)
 
 
 def infer(trace: np.ndarray, fs: float, p: int = 1, penalty: int = 1) -> np.ndarray:

@@ -25,6 +25,7 @@ except ConfigError as exc:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/encoding.smk"
+include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"
 include: "workflow/rules/report.smk"
 

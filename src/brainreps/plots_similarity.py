@@ -129,13 +129,13 @@ def rsa_matrix(rsa: xr.Dataset, settings: Settings | None = None, title: str = "
     groups = [str(g) for g in rsa["group"].values]
     ceiling = rsa["noise_ceiling"].values
     labels = [
-        f"{g} (n={int(n)}, ceil {c:.2f})" if np.isfinite(c) else f"{g} (n={int(n)})"
+        f"{g}\n(n={int(n)}, ceil {c:.2f})" if np.isfinite(c) else f"{g}\n(n={int(n)})"
         for g, n, c in zip(groups, rsa["n_units"].values, ceiling, strict=True)
     ]
     values = rsa["rsa"].transpose("layer", "group").values
     lim = max(float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0, 1e-3)
     fig, ax = plt.subplots(
-        figsize=_size(settings, 1.2 + 0.55 * len(groups) + 3, 1.5 + 0.3 * len(names)),
+        figsize=_size(settings, 3.5 + 0.75 * len(groups), 3.0 + 0.35 * len(names)),
         constrained_layout=True,
     )
     im = ax.imshow(
@@ -147,7 +147,7 @@ def rsa_matrix(rsa: xr.Dataset, settings: Settings | None = None, title: str = "
         interpolation="nearest",
     )
     ax.set_xticks(np.arange(len(groups)))
-    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
     _ticks(ax, names, settings, axis="y")
     best = np.nanargmax(np.where(np.isfinite(values), values, -np.inf), axis=0)
     for j, i in enumerate(best):
@@ -212,7 +212,7 @@ def dimension_vs_depth(ds: xr.Dataset, settings: Settings | None = None, title: 
     ax.grid(alpha=0.3)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper right")
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="best")
     if title:
         ax.set_title(title)
     return fig
@@ -232,6 +232,7 @@ def activation_histograms(ds: xr.Dataset, settings: Settings | None = None, titl
         counts = ds["histogram"].isel(layer=i).values.astype(float)
         total = counts.sum() / max(1e-300, 1 - float(ds["zero_fraction"].values[i]))
         density = counts / max(total, 1.0) / width  # share of ALL activations per log10 unit
+        density[counts == 0] = np.nan  # no line down to log(0)
         zero = float(ds["zero_fraction"].values[i])
         ax.plot(
             centers,

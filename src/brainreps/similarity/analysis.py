@@ -90,6 +90,17 @@ def analyze_layer(
         raise rdm.SimilarityInputError(
             f"layer {layer!r}: {stats.n_features} feature(s); correlations need >= 2"
         )
+    with rdm.blas_threads_for(float(n_stimuli) ** 3):
+        return _summarize(stats, spars, n_stimuli, layer, params)
+
+
+def _summarize(
+    stats: rdm.GramStats,
+    spars: sparseness.SparsenessAccumulator,
+    n_stimuli: int,
+    layer: str,
+    params: SimilarityParams,
+) -> LayerResult:
     corr = stats.correlation(layer=layer)
     kc = stats.centered_gram()
     sp = spars.result()

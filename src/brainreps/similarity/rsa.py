@@ -181,6 +181,25 @@ def rsa(
     trials = np.asarray(
         responses["trial_responses"].transpose("unit", "stimulus", "repeat").values
     )[:, order, :]
+    n = len(order)
+    with rdm.blas_threads_for(float(n) * n * responses.sizes["unit"]):
+        return _rsa(
+            similarity,
+            mean,
+            trials,
+            responses,
+            dataset_name,
+            kinds,
+            depth_bins,
+            min_units,
+            n_splits,
+            seed,
+        )
+
+
+def _rsa(
+    similarity, mean, trials, responses, dataset_name, kinds, depth_bins, min_units, n_splits, seed
+) -> xr.Dataset:
     groups = unit_groups(responses, kinds, depth_bins, min_units)
     layers = [str(v) for v in similarity["layer"].values]
     layer_corrs = [np.asarray(similarity["correlation"].sel(layer=name).values) for name in layers]

@@ -24,6 +24,8 @@ except ConfigError as exc:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/projection.smk"
 include: "workflow/rules/encoding.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"

@@ -264,3 +264,58 @@ def iter_layer_blocks(
     width = columns or arr.chunks[1]
     for i in range(0, arr.shape[1], width):
         yield np.asarray(arr[:, i : i + width])
+
+
+def open_images(path: str | os.PathLike) -> tuple[Any, list[str]]:
+    """Images and stimulus ids from a stimuli store (.zarr, read lazily) or a .npy array."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file {path}")
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+        return check_images(images), [str(i) for i in range(images.shape[0])]
+    ds = io.read_store(path, "stimuli")
+    return check_images(ds["pixels"]), [str(s) for s in ds["stimulus"].values]
+
+
+def extract_model_features(
+    stimuli_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    spec: Mapping[str, Any],
+    *,
+    device: str | None = None,
+    compress: bool = True,
+    params: Mapping[str, Any] | None = None,
+    inputs: Sequence[str] | None = None,
+) -> Path:
+    """The features store of one model config entry (arch, weights, layers, ...) on a stimulus set."""
+    from brainreps.models import load_model, select_layers
+
+    model, preprocess = load_model(
+        spec["arch"],
+        spec.get("weights", "none"),
+        seed=int(spec.get("seed", 0)),
+        input_size=spec.get("input_size"),
+    )
+    layers = select_layers(model, spec.get("layers", {"every": 1, "of": "blocks"}))
+    images, ids = open_images(stimuli_path)
+    logger.info(
+        "%s (%s weights) on %d images: layers %s", spec["arch"], spec.get("weights", "none"),
+        images.shape[0], layers,
+    )
+    return extract_features(
+        model,
+        preprocess,
+        images,
+        layers,
+        out_path,
+        batch_size=int(spec.get("batch_size", 32)),
+        dtype=spec.get("dtype", "float32"),
+        device=device,
+        params=params if params is not None else dict(spec),
+        inputs=inputs if inputs is not None else [str(stimuli_path)],
+        include_pixels=bool(spec.get("include_pixels", True)),
+        include_output=bool(spec.get("include_output", True)),
+        stimulus_ids=ids,
+        compress=compress,
+    )

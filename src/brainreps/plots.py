@@ -52,7 +52,7 @@ def recording_overview(
 ):
     """Example dF/F traces (with ground-truth spikes when known) and reliability per area."""
     settings = settings or {}
-    n_examples = int(settings.get("n_examples", 6))
+    n_examples = min(int(settings.get("n_examples", 6)), recording.sizes["unit"])
     reliability = responses["split_half_reliability"].values
     order = np.argsort(-np.nan_to_num(reliability, nan=-np.inf))
     picks = order[np.linspace(0, max(int(len(order) * 0.9), 1) - 1, n_examples).astype(int)]

@@ -52,10 +52,12 @@ def recording_overview(
 ):
     """Example dF/F traces (with ground-truth spikes when known) and reliability per area."""
     settings = settings or {}
-    n_examples = min(int(settings.get("n_examples", 6)), recording.sizes["unit"])
     reliability = responses["split_half_reliability"].values
     order = np.argsort(-np.nan_to_num(reliability, nan=-np.inf))
-    picks = order[np.linspace(0, max(int(len(order) * 0.9), 1) - 1, n_examples).astype(int)]
+    # from the most reliable unit down to the 90th percentile, evenly spaced, no repeats
+    spread = np.linspace(0, max(int(len(order) * 0.9), 1) - 1, int(settings.get("n_examples", 6)))
+    picks = order[np.unique(spread.astype(int))]
+    n_examples = len(picks)
     fig = plt.figure(figsize=(settings.get("width", 11), settings.get("height", 7)))
     grid = fig.add_gridspec(n_examples, 3)
     ts = recording["timestamps"].values

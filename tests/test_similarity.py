@@ -42,6 +42,16 @@ def test_float32_blocks_close_to_float64(acts):
     assert np.abs(r32 - np.corrcoef(x.astype(np.float64))).max() < 1e-5
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_torch_code_path_equals_blas(acts, precision):
+    """The GPU (torch) accumulation, run on the CPU here: same numbers as the BLAS path."""
+    pytest.importorskip("torch")
+    x = acts.astype(np.float32)
+    a = rdm.correlation_matrix(x, block_size=64, precision=precision, device="torch-cpu")
+    b = rdm.correlation_matrix(x, block_size=64, precision=precision, device="cpu")
+    assert np.abs(a - b).max() < (1e-12 if precision == "float64" else 1e-5)
+
+
 def test_float16_input(acts):
     x = (acts - 50).astype(np.float16)
     r = rdm.correlation_matrix(x, block_size=128)

@@ -30,11 +30,14 @@ class SimilarityInputError(ValueError):
 
 
 def resolve_device(device: str = "auto") -> str:
-    """'cuda' when asked for (or 'auto' and a GPU is present), else 'cpu'."""
-    if device not in ("auto", "cpu", "cuda"):
+    """'cuda' when asked for (or 'auto' and a GPU is present), else 'cpu'.
+
+    'torch-cpu' runs the torch (GPU) code path on the CPU, to test it where there is no GPU.
+    """
+    if device not in ("auto", "cpu", "cuda", "torch-cpu"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
-    if device == "cpu":
-        return "cpu"
+    if device in ("cpu", "torch-cpu"):
+        return device
     if device == "auto" and not glob.glob("/dev/nvidia[0-9]*"):
         return "cpu"  # no NVIDIA device node: skip importing torch (seconds on a CPU box)
     try:
@@ -155,11 +158,14 @@ class GramAccumulator:
         self.n_features = 0
         self.shift: np.ndarray | None = None
         self.row_sum = np.zeros(self.n)
-        if self.device == "cuda":
+        self._torch_device = {"cuda": "cuda", "torch-cpu": "cpu"}.get(self.device)
+        if self._torch_device:
             import torch
 
             self._torch = torch
-            self._gram = torch.zeros((self.n, self.n), dtype=torch.float64, device="cuda")
+            self._gram = torch.zeros(
+                (self.n, self.n), dtype=torch.float64, device=self._torch_device
+            )
         else:
             self._gram = np.zeros((self.n, self.n), dtype=np.float64, order="F")
 
@@ -175,7 +181,7 @@ class GramAccumulator:
         shifted = block.astype(np.float64) - self.shift[:, None]
         self.row_sum += shifted.sum(axis=1)
         self.n_features += block.shape[1]
-        if self.device == "cuda":
+        if self._torch_device:
             self._add_torch(shifted)
         else:
             self._add_blas(shifted)
@@ -197,14 +203,14 @@ class GramAccumulator:
     def _add_torch(self, shifted: np.ndarray) -> None:
         torch = self._torch
         dtype = torch.float64 if self.precision == "float64" else torch.float32
-        x = torch.from_numpy(shifted).to("cuda", dtype=dtype)
+        x = torch.from_numpy(shifted).to(self._torch_device, dtype=dtype)
         self._gram += (x @ x.T).to(torch.float64)
 
     def result(self) -> GramStats:
         """The accumulated statistics (the Gram matrix symmetrised from its upper triangle)."""
         if self.n_features == 0 or self.shift is None:
             raise ValueError("no features were added")
-        if self.device == "cuda":
+        if self._torch_device:
             g = self._gram.cpu().numpy()
         else:
             g = np.triu(self._gram)

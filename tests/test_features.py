@@ -158,3 +158,24 @@ def test_bad_input_errors(resnet, tmp_path):
     with pytest.raises(ValueError, match="dtype"):
         extract_features(model, pre, good, ["layer1"], tmp_path / "r.zarr", dtype="int8")
     assert not (tmp_path / "r.zarr").exists()
+
+
+def test_cli_layers_features_project(tmp_path, capsys):
+    from brainreps.cli import main
+
+    assert main(["layers", "alexnet", "--input-size", "64", "--kind", "leaves"]) == 0
+    listed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed[:3] == ["features.0", "features.1", "features.2"] and listed[-1] == "classifier.6"
+    images = np.random.default_rng(0).integers(0, 256, (6, 36, 36, 3), dtype=np.uint8)
+    np.save(tmp_path / "im.npy", images)
+    args = ["features", "--stimuli", str(tmp_path / "im.npy"), "--model", "resnet18"]
+    args += ["--input-size", "32", "--pattern", "^layer[34]$", "--out", str(tmp_path / "f.zarr")]
+    assert main(args) == 0
+    assert io.store_groups(tmp_path / "f.zarr") == ["pixels", "layer3", "layer4", "output"]
+    assert main(["project", str(tmp_path / "f.zarr"), "--out", str(tmp_path / "p.zarr")]) == 0
+    assert io.store_groups(tmp_path / "p.zarr") == ["pixels", "layer3", "layer4", "output"]
+    bad = ["features", "--stimuli", str(tmp_path / "im.npy"), "--model", "resnet18"]
+    bad += ["--layers", "layer7", "--out", str(tmp_path / "g.zarr")]
+    assert main(bad) == 2
+    assert "unknown layer 'layer7'" in capsys.readouterr().err
+    assert not (tmp_path / "g.zarr").exists()

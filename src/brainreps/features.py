@@ -300,8 +300,11 @@ def extract_model_features(
     layers = select_layers(model, spec.get("layers", {"every": 1, "of": "blocks"}))
     images, ids = open_images(stimuli_path)
     logger.info(
-        "%s (%s weights) on %d images: layers %s", spec["arch"], spec.get("weights", "none"),
-        images.shape[0], layers,
+        "%s (%s weights) on %d images: layers %s",
+        spec["arch"],
+        spec.get("weights", "none"),
+        images.shape[0],
+        layers,
     )
     return extract_features(
         model,

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "brainreps.cli.spikes",
     "brainreps.cli.encode",
     "brainreps.cli.allen",
+    "brainreps.cli.features",
 )
 
 

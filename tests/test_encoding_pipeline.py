@@ -241,6 +241,9 @@ def test_figures_are_drawn(tmp_path):
     ds = encode_layers(
         {"a": X, "b": X[:, :3]}, trials.mean(2).T, _ceiling(trials), SETTINGS, unit_coords=coords
     )
+    # plotted from the store as the rules do (strings come back as numpy StringDType)
+    write_results(ds, tmp_path / "e.zarr", None)
+    ds = io.read_store(tmp_path / "e.zarr", "encoding", load=True)
     summary = area_layer_summary(ds)
     visp = ds["normalized_score"].values[coords["area"] == "VISp"]
     np.testing.assert_allclose(summary["VISp"][0], np.median(visp, axis=0))

@@ -28,7 +28,8 @@ def plotted_score(ds: xr.Dataset) -> str:
 
 def _areas(ds: xr.Dataset) -> np.ndarray:
     if "area" in ds.coords:
-        return np.asarray(ds["area"].values).astype(str)
+        # (str() per item: areas read back from Zarr may be numpy StringDType)
+        return np.array([str(a) for a in ds["area"].values], dtype=object)
     return np.full(ds.sizes["unit"], "all units")
 
 
@@ -104,7 +105,7 @@ def best_layer_per_area(ds: xr.Dataset, title: str = "", settings: Mapping[str, 
     fig, ax = plt.subplots(
         figsize=(
             settings.get("width", max(5.0, 0.35 * n_layers + 3)),
-            settings.get("height", 1.0 + 0.45 * len(names)),
+            settings.get("height", 2.2 + 0.4 * len(names)),
         )
     )
     im = ax.imshow(
@@ -117,7 +118,7 @@ def best_layer_per_area(ds: xr.Dataset, title: str = "", settings: Mapping[str, 
     ax.set_yticklabels(names, fontsize=8)
     _layer_ticks(ax, ds, settings)
     ax.set_xlabel("layer (forward order)")
-    fig.colorbar(im, ax=ax, label="fraction of units whose best layer it is")
+    fig.colorbar(im, ax=ax, label="fraction of units")
     ax.set_title(
         f"{title}\nbest layer per unit ({SCORE_LABELS[score]}); x: best median", fontsize=9
     )
@@ -137,8 +138,9 @@ def score_distribution(ds: xr.Dataset, title: str = "", settings: Mapping[str, A
     best_layer = int(np.nanargmax(np.nanmedian(values[ok], axis=0))) if ok.any() else 0
     at_layer = values[:, best_layer]
     finite = np.concatenate([best_unit[ok], at_layer[np.isfinite(at_layer)]])
-    lo = min(0.0, float(np.nanmin(finite))) if finite.size else 0.0
-    hi = max(1.0, float(np.nanmax(finite))) if finite.size else 1.0
+    # units with a tiny noise ceiling can have huge ratios: clip the axis, count them
+    lo = min(0.0, float(np.percentile(finite, 1))) if finite.size else 0.0
+    hi = float(np.clip(np.percentile(finite, 99), 1.0, 2.0)) if finite.size else 1.0
     bins = np.linspace(lo, hi, 31)
     fig, axes = plt.subplots(
         1, 2, figsize=(settings.get("width", 9.0), settings.get("height", 3.6)), sharey=True
@@ -151,14 +153,18 @@ def score_distribution(ds: xr.Dataset, title: str = "", settings: Mapping[str, A
             v = vals[(areas == area) & np.isfinite(vals)]
             if v.size:
                 ax.hist(
-                    v,
+                    np.clip(v, lo, hi),
                     bins=bins,
                     histtype="step",
                     lw=1.5,
                     color=cmap(i % cmap.N),
                     label=f"{area} (median {np.median(v):.2f})",
                 )
-        ax.set_xlabel(f"{SCORE_LABELS[score]} at {label}")
+        outside = int(((vals < lo) | (vals > hi)).sum())
+        note = (
+            f"\n{outside} unit(s) outside [{lo:.2f}, {hi:.2f}] in the end bins" if outside else ""
+        )
+        ax.set_xlabel(f"{SCORE_LABELS[score]} at {label}{note}", fontsize=8)
         ax.legend(fontsize=7, frameon=False)
     axes[0].set_ylabel("units")
     fig.suptitle(title, fontsize=9)

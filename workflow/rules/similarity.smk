@@ -40,6 +40,20 @@ def similarity_source(wildcards):
     return f"{RESULTS}/{kind}/{wildcards.model}/{wildcards.stimuli}.zarr"
 
 
+def _small_set(stimuli):
+    return config["stimulus_sets"][stimuli].get("n_images", 10**9) <= 1000
+
+
+def similarity_threads(wildcards):
+    """1 for small stimulus sets (their products run on one BLAS thread anyway), else 2."""
+    return 1 if _small_set(wildcards.stimuli) else 2
+
+
+def similarity_mem_mb(wildcards):
+    """Memory: small sets need little; N = 5,000 x 20 layers needs ~8 GB (RDMs + Grams)."""
+    return 2000 if _small_set(wildcards.stimuli) else 16000
+
+
 def _names(section):
     return "|".join(config.get(section) or {}) or "(?!x)x"
 
@@ -56,11 +70,11 @@ rule similarity_layers:
         similarity=lambda w: similarity_settings(),
     wildcard_constraints:
         stimuli=_names("stimulus_sets"),
-    threads: 2
+    threads: similarity_threads
     log:
         log_path("similarity_layers", "model", "stimuli"),
     resources:
-        mem_mb=8000,
+        mem_mb=similarity_mem_mb,
         runtime=120,
     script:
         "../scripts/similarity_layers.py"
@@ -79,7 +93,7 @@ rule similarity_rsa:
         seed=lambda w: config.get("similarity", {}).get("seed", 0),
     wildcard_constraints:
         dataset=_names("datasets"),
-    threads: 2
+    threads: 1
     log:
         log_path("similarity_rsa", "model", "dataset"),
     resources:

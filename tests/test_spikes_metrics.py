@@ -143,3 +143,33 @@ def test_score_all_rejects_unknown_measure():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="unknown score 'auc'"):
             metrics.score_all(np.zeros(8), np.zeros(8), measures=("auc",))
+
+
+# SLSQP lands on a different optimum of the monotonic rescaling for this one cell (published
+# 1.442 bits/s, ours 0.080); every other finite published `info` value is reproduced to 1e-3.
+INFO_EXCEPTIONS = {("oopsi", "4", "3")}
+
+
+def test_reproduces_published_information_gain():
+    pairs = published_predictions()
+    if not pairs:
+        pytest.skip("shared Spikefinder data absent")
+    table = pd.read_csv(SPIKEFINDER / "published_train_scores.csv")
+    info = table[table.measure == "info"].set_index(["algo", "dset", "cell"])["value"]
+    checked, differ = 0, set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for algo, dset in pairs:
+            truth = pd.read_csv(SPIKEFINDER / "truth" / f"{dset}.train.spikes.csv.gz")
+            pred = pd.read_csv(SPIKEFINDER / "predictions" / f"{algo}.{dset}.train.spikes.csv.gz")
+            pred = challenge_preprocessing(algo, pred)
+            for col in truth.columns:
+                published = info.loc[(algo, int(dset), int(col))]
+                if not np.isfinite(published):
+                    continue
+                ours = metrics.information_gain(truth[col].to_numpy(), pred[col].to_numpy())
+                checked += 1
+                if abs(ours - published) > 1e-3:
+                    differ.add((algo, dset, col))
+    assert checked == 73
+    assert differ == INFO_EXCEPTIONS

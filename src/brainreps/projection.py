@@ -210,22 +210,16 @@ def default_chunk_features(n_stimuli: int, chunk_bytes: int = DEFAULT_CHUNK_BYTE
     return max(ROW_BLOCK, (per // ROW_BLOCK) * ROW_BLOCK)
 
 
-def group_blocks(n_stimuli: int, target_bytes: int = 32 * 2**20) -> int:
-    """Row blocks multiplied at once: about `target_bytes` of float32 features, at least one.
-
-    Depends only on the number of stimuli, so the accumulation order (and so the exact
-    float result) does not depend on how the caller chunks the features.
-    """
-    return max(1, target_bytes // (4 * max(1, n_stimuli) * ROW_BLOCK))
+try:  # scipy's compiled CSC x dense kernel, accumulating into its output in feature order
+    from scipy.sparse._sparsetools import csc_matvecs as _csc_matvecs
+except ImportError:  # pragma: no cover - a scipy without it: the public (allocating) product
+    _csc_matvecs = None
 
 
-def _pieces(chunks: Iterable[Any], n_features: int, unit: int) -> Iterable[tuple[int, np.ndarray]]:
-    """Re-cut (stimulus, chunk) arrays into (start, float32 array) pieces of `unit` columns."""
-    pending: list[np.ndarray] = []
-    held = 0
+def _pieces(chunks: Iterable[Any], n_features: int) -> Iterable[tuple[int, np.ndarray]]:
+    """(start, array) pieces of the (stimulus, chunk) arrays, cut at ROW_BLOCK boundaries."""
     start = 0
     n_stim = None
-    seen = 0
     for chunk in chunks:
         x = chunk.detach().cpu().numpy() if torch.is_tensor(chunk) else np.asarray(chunk)
         if x.ndim != 2:
@@ -234,51 +228,18 @@ def _pieces(chunks: Iterable[Any], n_features: int, unit: int) -> Iterable[tuple
             n_stim = x.shape[0]
         elif x.shape[0] != n_stim:
             raise ValueError(f"feature chunk has {x.shape[0]} stimuli; expected {n_stim}")
-        seen += x.shape[1]
-        if seen > n_features:
+        if start + x.shape[1] > n_features:
             raise ValueError(f"feature chunks hold more than n_features={n_features} columns")
         pos = 0
         while pos < x.shape[1]:
-            want = min(unit, n_features - start) - held
-            piece = x[:, pos : pos + want]
-            pos += piece.shape[1]
-            if piece.shape[1] == want and not pending:
-                yield start, piece
-                start += want
-                continue
-            pending.append(piece)
-            held += piece.shape[1]
-            if piece.shape[1] == want:
-                yield start, np.concatenate(pending, axis=1)
-                start += held
-                pending, held = [], 0
+            width = min(x.shape[1] - pos, ROW_BLOCK - (start % ROW_BLOCK))
+            yield start, x[:, pos : pos + width]
+            pos += width
+            start += width
     if n_stim is None:
         raise ValueError("no feature chunks given")
-    if seen != n_features:
-        raise ValueError(f"feature chunks hold {seen} columns; expected n_features={n_features}")
-
-
-def _piece_product(
-    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, x: np.ndarray, k: int, dev
-) -> Any:
-    """R_piece^T @ x^T, (component, stimulus), for one piece of features x (stimulus, width)."""
-    width = x.shape[1]
-    indptr = np.zeros(width + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=width), out=indptr[1:])
-    # (width, stimulus) copy; torch's blocked, threaded transpose is much faster than numpy's
-    x_t = torch.from_numpy(np.asarray(x, dtype=np.float32)).T.contiguous().numpy()
-    if dev.type == "cpu":
-        r = sp.csr_matrix((values, cols, indptr), shape=(width, k))
-        return r.T @ x_t  # CSC (k, width) @ dense: scipy's compiled kernel
-    r = torch.sparse_csr_tensor(
-        torch.from_numpy(indptr),
-        torch.from_numpy(cols),
-        torch.from_numpy(values),
-        size=(width, k),
-        device=dev,
-        check_invariants=False,
-    )
-    return torch.mm(r.t(), torch.from_numpy(x_t).to(dev))
+    if start != n_features:
+        raise ValueError(f"feature chunks hold {start} columns; expected n_features={n_features}")
 
 
 def project(
@@ -293,10 +254,10 @@ def project(
     """features (stimulus, feature) @ R -> (stimulus, component) float32, streamed over chunks.
 
     `features` is a 2-D array (read `chunk_features` columns at a time) or an iterable of
-    (stimulus, chunk) arrays in feature order whose widths sum to n_features. Only one chunk,
-    the sparse rows of R for it and the output are held at a time; R is never dense. The
-    product is accumulated over fixed groups of ROW_BLOCK features (see group_blocks), so
-    any chunking of the same features gives bit-identical output on the same device.
+    (stimulus, chunk) arrays in feature order whose widths sum to n_features. R is never
+    dense: it is generated ROW_BLOCK rows at a time, and each piece of at most ROW_BLOCK
+    features is multiplied and added into the output. On the CPU the products accumulate
+    feature by feature in order, so any chunking gives bit-identical output.
     """
     density = check_density(density, n_features)
     gen = _BlockGenerator(n_features, n_components, density, seed)
@@ -305,29 +266,42 @@ def project(
         n_stim = features.shape[0]
         chunks = _as_chunks(features, chunk_features or default_chunk_features(n_stim))
     else:
-        iterator = iter(features)
-        first = next(iterator, None)
-        if first is None:
-            raise ValueError("no feature chunks given")
-        n_stim = first.shape[0]
-        chunks = _chain(first, iterator)
-    unit = group_blocks(n_stim) * ROW_BLOCK
+        chunks = features
     out_t = None  # (component, stimulus)
-    for start, x in _pieces(chunks, n_features, unit):
-        rows, cols, values = gen.rows(start, start + x.shape[1])
-        part = _piece_product(rows, cols, values, x, n_components, dev)
+    for start, x in _pieces(chunks, n_features):
+        width = x.shape[1]
+        rows, cols, values = gen.rows(start, start + width)
+        indptr = np.zeros(width + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=width), out=indptr[1:])
         if out_t is None:
-            out_t = part
+            buffer = np.empty((ROW_BLOCK, x.shape[0]), np.float32)  # reused (feature, stimulus)
+            out_t = (
+                np.zeros((n_components, x.shape[0]), np.float32)
+                if dev.type == "cpu"
+                else torch.zeros(n_components, x.shape[0], device=dev)
+            )
+        x_t = buffer[:width]
+        np.copyto(x_t, x.T, casting="same_kind")  # C-contiguous (feature, stimulus) copy
+        if dev.type == "cpu" and _csc_matvecs is not None:
+            # CSR of R's rows == CSC of R^T: out_t (k, stim) += R^T x^T, in place
+            _csc_matvecs(
+                n_components, width, x.shape[0], indptr, cols, values, x_t.ravel(), out_t.ravel()
+            )
+        elif dev.type == "cpu":
+            out_t += sp.csr_matrix((values, cols, indptr), shape=(width, n_components)).T @ x_t
         else:
-            out_t += part
+            r = torch.sparse_csr_tensor(
+                torch.from_numpy(indptr),
+                torch.from_numpy(cols),
+                torch.from_numpy(values),
+                size=(width, n_components),
+                device=dev,
+                check_invariants=False,
+            )
+            out_t += torch.mm(r.t(), torch.from_numpy(x_t).to(dev))
     if torch.is_tensor(out_t):
         out_t = out_t.cpu().numpy()
-    return np.ascontiguousarray(out_t.T, dtype=np.float32)
-
-
-def _chain(first: Any, rest: Iterable[Any]) -> Iterable[Any]:
-    yield first
-    yield from rest
+    return np.ascontiguousarray(out_t.T)
 
 
 # ---------------------------------------------------------------------------------------------

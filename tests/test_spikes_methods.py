@@ -216,3 +216,15 @@ def test_frame_rate_that_does_not_match_the_timestamps_is_an_error():
     ds.attrs["frame_rate"] = 100.0
     with pytest.raises(ValueError, match="frame_rate attribute says 100 Hz"):
         benchmark.ground_truth_from_recording(ds, "x")
+
+
+def test_oasis_smoothing_is_a_gaussian_of_the_deconvolved_spikes():
+    from scipy.ndimage import gaussian_filter1d
+
+    y, s = ar1_trace(seed=2)
+    raw = oasis_method.infer(y, fs=100.0)
+    smoothed = oasis_method.infer(y, fs=100.0, smooth=0.05)  # 5 frames
+    np.testing.assert_allclose(smoothed, gaussian_filter1d(raw, 5.0, mode="constant"))
+    assert smoothed.sum() == pytest.approx(raw.sum(), rel=1e-3)  # spikes moved, not lost
+    with pytest.raises(ValueError, match="smooth must be >= 0"):
+        oasis_method.infer(y, fs=100.0, smooth=-1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from oasis.functions import deconvolve
+from scipy.ndimage import gaussian_filter1d
 
 from brainreps.spikes import apply_on_segments, check_trace
 
@@ -25,13 +26,23 @@ def deconvolve_segment(y: np.ndarray, p: int = 1, penalty: int = 1) -> np.ndarra
     return np.maximum(np.asarray(result.s, dtype=np.float64), 0.0)
 
 
-def infer(trace: np.ndarray, fs: float, p: int = 1, penalty: int = 1) -> np.ndarray:
+def infer(
+    trace: np.ndarray, fs: float, p: int = 1, penalty: int = 1, smooth: float = 0.0
+) -> np.ndarray:
     """Deconvolved spike rate of `trace` (AR(p) model; decay and noise estimated from the trace).
 
-    `fs` is only checked: OASIS estimates the AR coefficients in frames. NaN gaps are skipped
-    (each contiguous segment is deconvolved on its own) and stay NaN; a constant trace gives 0.
+    OASIS estimates the AR coefficients in frames; `fs` converts `smooth`, the std (s) of an
+    optional Gaussian smoothing of the deconvolved spikes (0: the package's output as is).
+    NaN gaps are skipped (each contiguous segment is deconvolved on its own) and stay NaN;
+    a constant trace gives 0.
     """
     y = check_trace(trace, fs)
-    return apply_on_segments(
-        y, lambda seg: deconvolve_segment(seg, p=p, penalty=penalty), min_length=MIN_SEGMENT
-    )
+    if smooth < 0:
+        raise ValueError(f"oasis: smooth must be >= 0 seconds, got {smooth!r}")
+    sigma = smooth * fs
+
+    def segment(seg: np.ndarray) -> np.ndarray:
+        s = deconvolve_segment(seg, p=p, penalty=penalty)
+        return gaussian_filter1d(s, sigma, mode="constant") if sigma > 0 else s
+
+    return apply_on_segments(y, segment, min_length=MIN_SEGMENT)

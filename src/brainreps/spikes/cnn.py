@@ -1,0 +1,307 @@
+"""Supervised spike inference with a 1-D convolutional network (CASCADE-style, in torch).
+
+Training (Rupprecht et al. 2021, CASCADE, adapted to a fully convolutional net): every
+ground-truth recording is resampled to a common model rate and z-scored; its spike counts
+are re-binned (sum-preserving) and smoothed with a Gaussian; in every epoch each recording is
+made noisier, to a noise level drawn from the range the model should serve (noise-level-matched
+augmentation), re-z-scored, cut into crops, and the net regresses the smoothed spike rate
+(mean squared error). An ensemble of `n_models` nets is averaged. Inference resamples a trace
+to the model rate, runs the ensemble on each finite run, and re-bins the rate (expected spikes
+per sample) back onto the input's samples, so a model trained at 100 Hz serves 30 Hz data.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from brainreps.io import atomic_path
+from brainreps.spikes import check_trace
+from brainreps.spikes import preprocess as pp
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "brainreps-spikes-cnn"
+FORMAT_VERSION = 1
+
+DEFAULTS: dict[str, Any] = {
+    "rate": 50.0,  # Hz, the common model rate every trace is resampled to
+    "smoothing": 0.05,  # s, std of the Gaussian the ground-truth spikes are smoothed with
+    "channels": 24,
+    "kernel": 7,
+    "dilations": [1, 2, 4, 8, 16],
+    "epochs": 30,
+    "batch_size": 32,
+    "crop": 10.0,  # s per training crop
+    "learning_rate": 2e-3,
+    "weight_decay": 1e-5,
+    "n_models": 1,  # ensemble size
+    "noise_levels": None,  # [lo, hi] target noise_sigma of the z-scored trace, or None
+    "max_noise_factor": 2.0,  # with noise_levels None: up to this x each recording's own level
+    "p_clean": 0.25,  # probability a recording is left at its own noise level in an epoch
+    "seed": 0,
+    "threads": None,  # torch threads while training (None: leave torch's setting)
+    "device": "auto",  # "auto" (cuda when available), "cpu" or "cuda"
+}
+
+
+class SpikeCNN(nn.Module):
+    """Non-causal dilated residual 1-D conv net: z-scored trace (B, 1, L) -> rate (B, 1, L)."""
+
+    def __init__(self, channels: int, kernel: int, dilations: list[int]):
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd, got {kernel}")
+        self.inp = nn.Conv1d(1, channels, kernel, padding="same", padding_mode="replicate")
+        self.blocks = nn.ModuleList(
+            nn.Conv1d(
+                channels, channels, kernel, dilation=d, padding="same", padding_mode="replicate"
+            )
+            for d in dilations
+        )
+        self.out = nn.Conv1d(channels, 1, 1)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Rates (non-negative, spikes per sample) for a batch of z-scored traces."""
+        h = self.act(self.inp(x))
+        for block in self.blocks:
+            h = h + self.act(block(h))
+        return nn.functional.softplus(self.out(h))
+
+
+@dataclass
+class CNNModel:
+    """A trained ensemble and the settings it was trained with."""
+
+    params: dict[str, Any]
+    states: list[dict[str, torch.Tensor]]
+    info: dict[str, Any] = field(default_factory=dict)
+    _nets: list[SpikeCNN] | None = field(default=None, repr=False, compare=False)
+
+    def nets(self) -> list[SpikeCNN]:
+        """The ensemble's networks (built on first use, on the CPU, in eval mode)."""
+        if self._nets is None:
+            nets = []
+            for state in self.states:
+                net = build_net(self.params)
+                net.load_state_dict(state)
+                nets.append(net.eval())
+            self._nets = nets
+        return self._nets
+
+
+def resolve_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """DEFAULTS updated with `params`; unknown keys raise ValueError naming them."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown cnn parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    out = copy.deepcopy(DEFAULTS)
+    out.update(params)
+    if out["rate"] <= 0 or out["epochs"] < 1 or out["n_models"] < 1 or out["batch_size"] < 1:
+        raise ValueError("cnn parameters rate, epochs, n_models and batch_size must be positive")
+    if out["noise_levels"] is not None:
+        lo, hi = out["noise_levels"]
+        if not 0 <= lo <= hi < 1:
+            raise ValueError(f"cnn noise_levels must satisfy 0 <= lo <= hi < 1, got {[lo, hi]}")
+    return out
+
+
+def build_net(params: dict[str, Any]) -> SpikeCNN:
+    """An untrained network with the architecture `params` name."""
+    return SpikeCNN(int(params["channels"]), int(params["kernel"]), list(params["dilations"]))
+
+
+def receptive_field(params: dict[str, Any]) -> int:
+    """Samples (at the model rate) the output at one time point sees."""
+    return 1 + (int(params["kernel"]) - 1) * (1 + sum(int(d) for d in params["dilations"]))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("cnn parameter device='cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def _crops(
+    segments: list[tuple[np.ndarray, np.ndarray]], length: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tile every segment with crops of `length` (random phase); short ones padded and masked."""
+    xs, ys, ms = [], [], []
+    for x, y in segments:
+        n = x.size
+        if n <= length:
+            pad = length - n
+            xs.append(np.pad(x, (0, pad), mode="edge"))
+            ys.append(np.pad(y, (0, pad)))
+            ms.append(np.concatenate([np.ones(n), np.zeros(pad)]))
+            continue
+        offset = int(rng.integers(0, length))
+        starts = list(range(offset, n - length + 1, length))
+        starts = [0, *starts] if offset else starts
+        if starts[-1] + length < n:
+            starts.append(n - length)
+        for s in starts:
+            xs.append(x[s : s + length])
+            ys.append(y[s : s + length])
+            ms.append(np.ones(length))
+    return np.stack(xs), np.stack(ys), np.stack(ms)
+
+
+def _augment(
+    recordings: list[list[tuple[np.ndarray, np.ndarray]]],
+    levels: list[float],
+    params: dict[str, Any],
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's segments: each recording made noisier to a drawn noise level, re-z-scored."""
+    out = []
+    for rec, own in zip(recordings, levels, strict=True):
+        xs = [x for x, _ in rec]
+        if rng.random() >= params["p_clean"]:
+            if params["noise_levels"] is not None:
+                lo, hi = params["noise_levels"]
+                target = rng.uniform(lo, hi)
+            else:
+                target = own * rng.uniform(1.0, params["max_noise_factor"])
+            xs = pp.add_noise_to_level(xs, target, rng)
+        out.extend(zip(xs, [y for _, y in rec], strict=True))
+    return out
+
+
+def train(
+    calcium: list[np.ndarray],
+    spikes: list[np.ndarray],
+    fs: float | list[float],
+    **params: Any,
+) -> CNNModel:
+    """Train an ensemble on ground-truth (calcium, spike counts per sample) pairs at rate(s) `fs`."""
+    p = resolve_params(params)
+    t0 = time.perf_counter()
+    rate = float(p["rate"])
+    raw = pp.training_recordings(calcium, spikes, fs, rate)
+    recordings = [[(x, pp.smooth_spikes(s, rate, p["smoothing"])) for x, s in rec] for rec in raw]
+    levels = [pp.noise_sigma(np.concatenate([x for x, _ in rec])) for rec in recordings]
+    # the net regresses targets of unit std; the scale is undone at inference
+    target_scale = float(np.std(np.concatenate([y for rec in recordings for _, y in rec])))
+    target_scale = target_scale if target_scale > 0 else 1.0
+    length = max(receptive_field(p), int(round(p["crop"] * rate)))
+    device = _device(p["device"])
+    old_threads = torch.get_num_threads()
+    if p["threads"]:
+        torch.set_num_threads(int(p["threads"]))
+    states, losses = [], []
+    try:
+        for member in range(int(p["n_models"])):
+            seed = int(p["seed"]) + 1000 * member
+            rng = np.random.default_rng(seed)
+            torch.manual_seed(seed)
+            net = build_net(p).to(device)
+            opt = torch.optim.AdamW(
+                net.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"]
+            )
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(p["epochs"]))
+            for epoch in range(int(p["epochs"])):
+                xs, ys, ms = _crops(_augment(recordings, levels, p, rng), length, rng)
+                order = rng.permutation(len(xs))
+                net.train()
+                total = 0.0
+                for i in range(0, len(order), int(p["batch_size"])):
+                    idx = order[i : i + int(p["batch_size"])]
+                    x = torch.as_tensor(xs[idx], dtype=torch.float32, device=device)[:, None]
+                    y = torch.as_tensor(ys[idx] / target_scale, dtype=torch.float32, device=device)
+                    y = y[:, None]
+                    m = torch.as_tensor(ms[idx], dtype=torch.float32, device=device)[:, None]
+                    loss = (((net(x) - y) ** 2) * m).sum() / m.sum()
+                    opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                sched.step()
+                losses.append(total / len(order))
+                logger.info(
+                    "cnn member %d epoch %d/%d: loss %.3g",
+                    member + 1,
+                    epoch + 1,
+                    p["epochs"],
+                    losses[-1],
+                )
+            states.append({k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+    finally:
+        torch.set_num_threads(old_threads)
+    info = {
+        "n_recordings": len(recordings),
+        "n_samples": int(sum(x.size for rec in recordings for x, _ in rec)),
+        "noise_sigma_range": [float(min(levels)), float(max(levels))],
+        "final_loss": float(losses[-1]),
+        "target_scale": target_scale,
+        "train_seconds": time.perf_counter() - t0,
+        "device": str(device),
+    }
+    return CNNModel(params=p, states=states, info=info)
+
+
+def _run_nets(model: CNNModel, x: np.ndarray, device: torch.device) -> np.ndarray:
+    nets = model.nets()
+    with torch.inference_mode():
+        xt = torch.as_tensor(x, dtype=torch.float32, device=device)[None, None]
+        out = torch.zeros_like(xt)
+        for net in nets:
+            out += net.to(device)(xt)
+        out = out * (model.info.get("target_scale", 1.0) / len(nets))
+        return out[0, 0].cpu().numpy().astype(np.float64)
+
+
+def infer(
+    trace: np.ndarray, fs: float, model: CNNModel | str | Path | None = None, device: str = "cpu"
+) -> np.ndarray:
+    """Expected spikes per sample for `trace` at `fs` Hz; NaN gaps are skipped and stay NaN."""
+    if model is None:
+        raise ValueError("cnn is supervised: pass model= (a trained CNNModel or a model file)")
+    if isinstance(model, (str, Path)):
+        model = load(model)
+    x = check_trace(trace, fs)
+    rate = float(model.params["rate"])
+    dev = _device(device)
+    pieces = [(a, b, _run_nets(model, seg, dev)) for a, b, seg in pp.to_model_rate(x, fs, rate)]
+    return pp.from_model_rate(x.size, pieces, rate, fs)
+
+
+def save(model: CNNModel, path: str | Path) -> Path:
+    """Write a trained model to `path` (a torch file), atomically."""
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "params": model.params,
+        "states": model.states,
+        "info": model.info,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load(path: str | Path) -> CNNModel:
+    """Read a model written by `save`; ValueError naming the file when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cnn model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable torch file: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a brainreps cnn model (format {FORMAT!r})")
+    return CNNModel(params=payload["params"], states=payload["states"], info=payload["info"])

@@ -1,0 +1,197 @@
+"""The supervised CNN spike-inference method and the shared preprocessing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from brainreps.spikes import cnn, derivative, metrics
+from brainreps.spikes import preprocess as pp
+
+TINY = {
+    "rate": 30.0,
+    "channels": 8,
+    "kernel": 5,
+    "dilations": [1, 2, 4, 8],
+    "epochs": 8,
+    "batch_size": 16,
+    "crop": 4.0,
+    "learning_rate": 1e-2,
+    "threads": 1,
+}
+
+
+def synthetic(n: int, seconds: float, fs: float, seed: int, tau: float = 0.5, snr: float = 2.0):
+    """Poisson spikes (rate varying in time) convolved with an exponential kernel, plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * fs)) / fs
+    calcium, spikes = [], []
+    for _ in range(n):
+        rate = 2.0 * (1 + np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * t + rng.uniform(0, 6)))
+        s = rng.poisson(rate / fs).astype(float)
+        c = np.convolve(s, np.exp(-np.arange(int(5 * tau * fs)) / (tau * fs)))[: t.size]
+        c = c + rng.normal(0, c.std() / snr, t.size) + 1.0
+        calcium.append(c)
+        spikes.append(s)
+    return calcium, spikes
+
+
+@pytest.fixture(scope="module")
+def trained():
+    calcium, spikes = synthetic(6, 90.0, 30.0, seed=1)
+    return cnn.train(calcium, spikes, 30.0, **TINY)
+
+
+# ---- preprocessing ----------------------------------------------------------------------------
+
+
+def test_rebin_counts_preserves_sums_and_lengths():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.3, 1000).astype(float)
+    down = pp.rebin_counts(counts, 100.0, 30.0)
+    assert down.size == 300
+    assert down.sum() == pytest.approx(counts.sum())
+    back = pp.rebin_counts(down, 30.0, 100.0, n_out=1000)
+    assert back.size == 1000 and back.sum() == pytest.approx(counts.sum())
+    # integer ratio: plain block sums
+    np.testing.assert_allclose(pp.rebin_counts(counts, 100.0, 25.0), counts.reshape(-1, 4).sum(1))
+
+
+def test_resample_trace_reproduces_a_slow_sine():
+    fs_in, fs_out = 100.0, 30.0
+    t_in = (np.arange(2000) + 0.5) / fs_in
+    x = np.sin(2 * np.pi * 0.5 * t_in)
+    y = pp.resample_trace(x, fs_in, fs_out)
+    t_out = (np.arange(600) + 0.5) / fs_out
+    assert y.size == 600
+    inner = slice(10, -10)
+    np.testing.assert_allclose(y[inner], np.sin(2 * np.pi * 0.5 * t_out)[inner], atol=2e-3)
+
+
+def test_normalise_noise_sigma_and_smoothing():
+    rng = np.random.default_rng(0)
+    x = 5.0 + 2.0 * rng.standard_normal(20000)
+    z = pp.normalise(x)
+    assert np.median(z) == pytest.approx(0.0, abs=1e-12)
+    assert np.std(z) == pytest.approx(1.0)
+    assert pp.noise_sigma(x) == pytest.approx(2.0, rel=0.03)  # white noise: sigma itself
+    assert np.all(pp.normalise(np.full(10, 3.0)) == 0.0)  # constant trace -> zeros, not NaN
+    spikes = np.zeros(200)
+    spikes[100] = 2
+    sm = pp.smooth_spikes(spikes, 100.0, 0.05)
+    assert sm.sum() == pytest.approx(2.0)
+    assert np.argmax(sm) == 100
+    # a Gaussian of std 5 samples: its peak is 2 / (sqrt(2 pi) 5)
+    assert sm[100] == pytest.approx(2 / (np.sqrt(2 * np.pi) * 5), rel=1e-2)
+
+
+def test_add_noise_reaches_the_target_level():
+    rng = np.random.default_rng(0)
+    calcium, _ = synthetic(1, 300.0, 30.0, seed=3, snr=20.0)
+    (seg,) = pp.normalise_segments([calcium[0]])
+    before = pp.noise_sigma(seg)
+    (noisy,) = pp.add_noise_to_level([seg], 0.3, rng)
+    assert before < 0.2
+    assert pp.noise_sigma(noisy) == pytest.approx(0.3, rel=0.1)
+    assert np.std(noisy) == pytest.approx(1.0)
+
+
+def test_windows_rows():
+    w = pp.windows(np.arange(5.0), before=1, after=2)
+    np.testing.assert_array_equal(w[0], [0, 0, 1, 2])
+    np.testing.assert_array_equal(w[2], [1, 2, 3, 4])
+    np.testing.assert_array_equal(w[4], [3, 4, 4, 4])
+
+
+# ---- the network -------------------------------------------------------------------------------
+
+
+def test_cnn_beats_the_rectified_derivative(trained):
+    calcium, spikes = synthetic(3, 90.0, 30.0, seed=2)
+    factor = metrics.bin_factor(30.0)
+    ours = [
+        metrics.corr(s, cnn.infer(c, 30.0, model=trained), factor)
+        for c, s in zip(calcium, spikes, strict=True)
+    ]
+    floor = [
+        metrics.corr(s, derivative.infer(c, 30.0), factor)
+        for c, s in zip(calcium, spikes, strict=True)
+    ]
+    assert np.mean(ours) > np.mean(floor) + 0.07, (ours, floor)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    calcium, _ = synthetic(1, 30.0, 30.0, seed=5)
+    path = cnn.save(trained, tmp_path / "m.pt")
+    again = cnn.load(path)
+    np.testing.assert_array_equal(
+        cnn.infer(calcium[0], 30.0, model=trained), cnn.infer(calcium[0], 30.0, model=again)
+    )
+    np.testing.assert_array_equal(
+        cnn.infer(calcium[0], 30.0, model=trained), cnn.infer(calcium[0], 30.0, model=path)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]  # no temp file left
+
+
+def test_load_rejects_other_files(tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "something else"}, bad)
+    with pytest.raises(ValueError, match="bad.pt"):
+        cnn.load(bad)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        cnn.load(tmp_path / "missing.pt")
+
+
+def test_nan_gaps_stay_nan(trained):
+    calcium, _ = synthetic(1, 40.0, 30.0, seed=6)
+    trace = calcium[0].copy()
+    trace[:5] = np.nan
+    trace[300:420] = np.nan
+    trace[-3:] = np.nan
+    out = cnn.infer(trace, 30.0, model=trained)
+    assert out.shape == trace.shape
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(trace))
+    assert np.all(out[np.isfinite(out)] >= 0)
+
+
+def test_training_is_deterministic_with_a_seed():
+    calcium, spikes = synthetic(2, 30.0, 30.0, seed=7)
+    params = {**TINY, "epochs": 2}
+    a = cnn.train(calcium, spikes, 30.0, **params)
+    b = cnn.train(calcium, spikes, 30.0, **params)
+    c = cnn.train(calcium, spikes, 30.0, **{**params, "seed": 1})
+    for key in a.states[0]:
+        torch.testing.assert_close(a.states[0][key], b.states[0][key], rtol=0, atol=0)
+    assert not torch.equal(a.states[0]["out.weight"], c.states[0]["out.weight"])
+
+
+def test_model_trained_at_100hz_serves_30hz_data():
+    calcium, spikes = synthetic(3, 60.0, 100.0, seed=8)
+    model = cnn.train(calcium, spikes, 100.0, **{**TINY, "rate": 50.0, "epochs": 4})
+    c30, s30 = synthetic(1, 60.0, 30.0, seed=9)
+    c30[0][100:130] = np.nan
+    out = cnn.infer(c30[0], 30.0, model=model)
+    assert out.shape == (1800,)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(c30[0]))
+    # the same trace at 100 Hz and at 30 Hz gives the same total expected spike count
+    c100, _ = synthetic(1, 60.0, 100.0, seed=9)
+    at30 = cnn.infer(pp.resample_trace(c100[0], 100.0, 30.0), 30.0, model=model)
+    at100 = cnn.infer(c100[0], 100.0, model=model)
+    assert at30.size == 1800 and at100.size == 6000
+    assert np.nansum(at30) == pytest.approx(np.nansum(at100), rel=0.1)
+
+
+def test_training_accepts_one_rate_per_recording_and_checks_shapes():
+    c1, s1 = synthetic(1, 30.0, 30.0, seed=10)
+    c2, s2 = synthetic(1, 30.0, 100.0, seed=11)
+    model = cnn.train(c1 + c2, s1 + s2, [30.0, 100.0], **{**TINY, "epochs": 1})
+    assert model.info["n_recordings"] == 2
+    with pytest.raises(ValueError, match="recording 0"):
+        cnn.train([c1[0]], [s1[0][:-1]], 30.0, **TINY)
+    with pytest.raises(ValueError, match="2 sampling rates for 1"):
+        cnn.train(c1, s1, [30.0, 30.0], **TINY)
+    with pytest.raises(ValueError, match="unknown cnn parameter"):
+        cnn.train(c1, s1, 30.0, epoch=3)
+    with pytest.raises(ValueError, match="supervised"):
+        cnn.infer(c1[0], 30.0)

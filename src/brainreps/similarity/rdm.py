@@ -176,10 +176,13 @@ class GramAccumulator:
             raise ValueError(f"block of shape {block.shape}; expected ({self.n}, n_features)")
         if block.shape[1] == 0:
             return
+        dtype = np.float64 if self.precision == "float64" else np.float32
         if self.shift is None:
-            self.shift = block.mean(axis=1, dtype=np.float64)
-        shifted = block.astype(np.float64) - self.shift[:, None]
-        self.row_sum += shifted.sum(axis=1)
+            # any per-stimulus constant works; keep it exactly representable in `dtype`
+            self.shift = block.mean(axis=1, dtype=np.float64).astype(dtype).astype(np.float64)
+        shifted = block.astype(dtype, order="C")  # always a copy
+        shifted -= self.shift.astype(dtype)[:, None]
+        self.row_sum += shifted.sum(axis=1, dtype=np.float64)
         self.n_features += block.shape[1]
         if self._torch_device:
             self._add_torch(shifted)
@@ -197,8 +200,7 @@ class GramAccumulator:
             # C-contiguous (N, b) is a Fortran (b, N) matrix: trans=1 gives A^T A = X X^T
             self._gram = blas.dsyrk(1.0, shifted.T, beta=1.0, c=self._gram, trans=1, overwrite_c=1)
         else:
-            low = np.ascontiguousarray(shifted, dtype=np.float32)
-            self._gram += blas.ssyrk(1.0, low.T, trans=1)
+            self._gram += blas.ssyrk(1.0, shifted.T, trans=1)
 
     def _add_torch(self, shifted: np.ndarray) -> None:
         torch = self._torch

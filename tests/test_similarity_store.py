@@ -126,6 +126,32 @@ def test_projection_store_is_read(tmp_path):
     assert np.abs(ds["correlation"].isel(layer=0).values - ref).max() < 1e-6
 
 
+@pytest.mark.parametrize("in_memory_mb", [512, 0])
+def test_block_reading_paths_equal(tmp_path, in_memory_mb):
+    """Feature-chunked, stimulus-chunked in memory, stimulus-chunked via a scratch file."""
+    rng = np.random.default_rng(9)
+    wide = rng.standard_normal((3, 2**20 + 3)).astype(np.float32)  # > 8 MiB: chunked on features
+    tall = rng.standard_normal((30, 700)).astype(np.float32)
+    path = _features_store(tmp_path / "c.zarr", {"wide": wide[:3]}, ids=_ids(3))
+    path2 = tmp_path / "rows.zarr"
+    groups = {
+        "tall": xr.Dataset(
+            {"activations": (("stimulus", "feature"), tall)}, coords={"stimulus": _ids(30)}
+        )
+    }
+    io.write_store(groups, path2, kind="features")
+    ds = io.read_store(path, "features", group="wide")
+    assert ds["activations"].encoding["chunks"][1] < wide.shape[1]  # really feature-chunked
+    src = analysis.store_block_source(path, "features", "wide", 100_000, in_memory_mb)
+    blocks = list(src())
+    assert len(blocks) > 1 and all(b.shape[0] == 3 for b in blocks)
+    assert np.array_equal(np.concatenate(blocks, axis=1), wide[:3])
+    src = analysis.store_block_source(path2, "features", "tall", 64, in_memory_mb)
+    blocks = list(src())
+    assert [b.shape[1] for b in blocks] == [64] * 10 + [60]
+    assert np.array_equal(np.concatenate(blocks, axis=1), tall)
+
+
 def test_constant_layer_warns_and_gives_nan(tmp_path):
     layers = _layers(seed=4)
     layers["dead"] = np.zeros((N_STIM, 40), np.float32)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,7 @@ class SimilarityParams:
     confidence: float = 0.95
     seed: int = 0
     variance_threshold: float = 0.9
+    in_memory_mb: float = 512.0
     histogram: Mapping[str, float] = field(
         default_factory=lambda: {"bins": 60, "min_log10": -6.0, "max_log10": 4.0}
     )
@@ -52,6 +55,7 @@ class SimilarityParams:
             confidence=float(twonn.get("confidence", cls.confidence)),
             seed=int(section.get("seed", cls.seed)),
             variance_threshold=float(section.get("variance_threshold", cls.variance_threshold)),
+            in_memory_mb=float(section.get("in_memory_mb", cls.in_memory_mb)),
             histogram=dict(
                 section.get("histogram", {"bins": 60, "min_log10": -6.0, "max_log10": 4.0})
             ),
@@ -221,18 +225,47 @@ def build_dataset(
 
 
 def store_block_source(
-    path: str | os.PathLike, kind: str, group: str, block_size: int
+    path: str | os.PathLike,
+    kind: str,
+    group: str,
+    block_size: int,
+    in_memory_mb: float = 512,
+    scratch_dir: str | os.PathLike | None = None,
 ) -> BlockSource:
-    """Blocks of one layer of a features/projection store, read lazily block by block."""
+    """Feature blocks (N x b) of one layer of a features/projection store, read lazily.
+
+    How depends on the store's chunks: chunked along features -> blocks aligned to the
+    chunks, each chunk read once; chunked by stimulus only (rows written batch by batch) and
+    small (<= in_memory_mb) -> the layer is read once and cut in memory; larger -> it is
+    transposed once, chunk by chunk, into a scratch file (feature-major, on disk), and the
+    blocks are read from there, so memory stays at one chunk or block.
+    """
     from brainreps import io
 
     variable = {"features": "activations", "projection": "components"}[kind]
 
     def blocks() -> Iterable[np.ndarray]:
-        ds = io.read_store(path, kind, group=group)
-        arr = ds[variable]
-        for start in range(0, arr.shape[1], block_size):
-            yield arr[:, start : start + block_size].values
+        var = io.read_store(path, kind, group=group)[variable]
+        n, d = var.shape
+        chunks = var.encoding.get("chunks") or (n, d)
+        row_chunk, feature_chunk = int(chunks[0]), int(chunks[1])
+        if feature_chunk < d:
+            step = max(feature_chunk, (block_size // feature_chunk) * feature_chunk)
+            for start in range(0, d, step):
+                yield var[:, start : start + step].values
+        elif n * d * var.dtype.itemsize <= in_memory_mb * 2**20:
+            yield from rdm.iter_blocks(var.values, block_size)
+        else:
+            with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="brainreps-") as tmp:
+                fm = np.lib.format.open_memmap(
+                    Path(tmp) / f"{group}.npy", mode="w+", dtype=var.dtype, shape=(d, n)
+                )
+                for start in range(0, n, row_chunk):
+                    fm[:, start : start + row_chunk] = var[start : start + row_chunk, :].values.T
+                fm.flush()
+                for start in range(0, d, block_size):
+                    yield fm[start : start + block_size].T
+                del fm
 
     return blocks
 
@@ -263,7 +296,9 @@ def analyze_store(
                 f"{path}: layer {g!r} has {other.sizes['stimulus']} stimuli, "
                 f"layer {groups[0]!r} has {len(ids)}"
             )
-    sources = {g: store_block_source(path, kind, g, params.block_size) for g in groups}
+    sources = {
+        g: store_block_source(path, kind, g, params.block_size, params.in_memory_mb) for g in groups
+    }
     return analyze_layers(sources, ids, params)
 
 

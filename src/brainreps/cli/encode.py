@@ -1,7 +1,7 @@
-"""`brainreps encode`: score a network's layers against a user's own images and responses.
+r"""`brainreps encode`: score a network's layers against a user's own images and responses.
 
-    brainreps encode --stimuli IMAGES.npy --responses RESP.npy --model resnet18 --weights none \
-        --layers layer1 layer2 layer3 layer4 --out DIR
+    brainreps encode --stimuli IMAGES.npy --responses RESP.npy --model resnet18 \\
+        --weights none --layers layer1 layer2 layer3 layer4 --out DIR
     brainreps encode --stimuli IMAGES.npy --trials TRIALS.npy --trial-stimulus IDX.npy ...
 
 Runs the workflow's steps on arrays: features -> sparse random projection -> nested

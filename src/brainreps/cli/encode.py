@@ -1,6 +1,6 @@
 r"""`brainreps encode`: score a network's layers against a user's own images and responses.
 
-    brainreps encode --stimuli IMAGES.npy --responses RESP.npy --model resnet18 \\
+    brainreps encode --stimuli IMAGES.npy --responses RESP.npy --model resnet18 \
         --weights none --layers layer1 layer2 layer3 layer4 --out DIR
     brainreps encode --stimuli IMAGES.npy --trials TRIALS.npy --trial-stimulus IDX.npy ...
 

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from brainreps.similarity.rdm import upper_triangle
-
 
 def row_inner_products(vectors: Sequence[np.ndarray], chunk: int = 1 << 20) -> np.ndarray:
     """Matrix of inner products between equal-length vectors, summed in float64 by chunks."""
@@ -80,10 +78,13 @@ def second_order(
     """Layer x layer correlation ('pearson' or 'spearman') of the matrices' upper triangles."""
     if method not in ("pearson", "spearman"):
         raise ValueError(f"method must be 'pearson' or 'spearman', not {method!r}")
-    vectors = [upper_triangle(np.asarray(m)) for m in matrices]
-    sizes = {len(v) for v in vectors}
-    if len(sizes) > 1:
-        raise ValueError(f"RDMs of different sizes: {[np.asarray(m).shape for m in matrices]}")
+    shapes = {np.shape(m) for m in matrices}
+    if len(shapes) > 1:
+        raise ValueError(f"RDMs of different sizes: {[np.shape(m) for m in matrices]}")
+    n = np.shape(matrices[0])[-1]
+    i, j = np.triu_indices(n, k=1)  # once for all layers (12.5 M pairs at N = 5,000)
+    vectors = [np.asarray(m)[i, j] for m in matrices]
+    del i, j
     return _corr_of_vectors(vectors, ranks=method == "spearman")
 
 

@@ -106,11 +106,12 @@ class Backend:
             return first.cpu().numpy()
         return np.argmax(a, axis=0)
 
-    def zeros(self, shape: tuple[int, ...]) -> Any:
-        """A zero array of this backend."""
+    def zeros(self, shape: tuple[int, ...], exact: bool = False) -> Any:
+        """A zero array of this backend, float64 if `exact` else of the working dtype."""
         if self.name == "torch":
-            return self._torch.zeros(shape, dtype=self._dtype, device=self.device)
-        return np.zeros(shape, dtype=self._dtype)
+            dtype = self._torch.float64 if exact else self._dtype
+            return self._torch.zeros(shape, dtype=dtype, device=self.device)
+        return np.zeros(shape, dtype=np.float64 if exact else self._dtype)
 
 
 def get_backend(name: str = "numpy", dtype: str = "float64", device: Any = None) -> Backend:

@@ -49,7 +49,10 @@ def kfold_splits(n_samples: int, n_splits: int, seed: int | None = 0) -> list[Sp
 
 @dataclass
 class _FoldSolver:
-    """Held-out prediction operator of one fold: pred(alpha) = L[alpha] @ (P @ Y_train) + mean."""
+    """Held-out prediction operator of one fold: pred(alpha) = L[alpha] @ (P @ Y_train).
+
+    The intercept (training mean of Y) is folded into L and P, so one product gives it.
+    """
 
     train: Any  # backend indices of the training stimuli
     left: Any  # (n_alphas, n_heldout, rank)
@@ -61,9 +64,7 @@ class _FoldSolver:
         z = y_train if self.right is None else self.right @ y_train
         left = self.left if alpha_rows is None else self.left[alpha_rows]
         n_a, n_h, rank = left.shape
-        pred = (left.reshape(n_a * n_h, rank) @ z).reshape(n_a, n_h, z.shape[1])
-        pred += y_train.mean(0)
-        return pred
+        return (left.reshape(n_a * n_h, rank) @ z).reshape(n_a, n_h, z.shape[1])
 
 
 @dataclass
@@ -107,6 +108,8 @@ class _Design:
             evals = be.clip_min(evals, 0.0)
             kv = k_held @ evecs  # (n_heldout, n_train)
             left = (kv[None] / (evals[None, None, :] + alphas[:, None, None])) @ evecs.T
+            # rows of the centred operator sum to 0; adding 1/n adds the training mean of Y
+            left += 1.0 / n_train
             return _FoldSolver(tr, be.as_working(left), None)
         x_train = self.X[tr]
         mean = x_train.mean(0)
@@ -114,8 +117,13 @@ class _Design:
         evals, evecs = be.eigh(xc.T @ xc)
         evals = be.clip_min(evals, 0.0)
         m = (self.X[ho] - mean) @ evecs  # (n_heldout, n_features)
-        left = m[None] / (evals[None, None, :] + alphas[:, None, None])
-        right = evecs.T @ xc.T  # (n_features, n_train)
+        # one extra component carries the intercept: left 1, right 1/n (the training mean)
+        left = be.zeros((len(alphas), len(heldout), n_features + 1), exact=True)
+        left[:, :, :n_features] = m[None] / (evals[None, None, :] + alphas[:, None, None])
+        left[:, :, n_features] = 1.0
+        right = be.zeros((n_features + 1, n_train), exact=True)
+        right[:n_features] = evecs.T @ xc.T
+        right[n_features] = 1.0 / n_train
         return _FoldSolver(tr, be.as_working(left), be.as_working(right))
 
 

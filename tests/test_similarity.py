@@ -265,3 +265,11 @@ def test_sparseness_accumulator_matches_direct():
     ref, _ = np.histogram(np.clip(np.log10(x[x > 0]), -4, 1 - 1e-12), np.linspace(-4, 1, 21))
     assert np.array_equal(res["histogram"], ref)
     assert res["histogram"].sum() == np.count_nonzero(x)
+
+
+def test_symmetrize_upper_multi_tile():
+    rng = np.random.default_rng(10)
+    upper = np.asfortranarray(np.triu(rng.random((250, 250))))
+    expected = upper + np.triu(upper, 1).T
+    got = rdm._symmetrize_upper(upper.copy(order="F"), tile=64)
+    assert np.array_equal(got, expected)

@@ -90,7 +90,8 @@ class GramStats:
     def correlation(self, layer: str = "layer", warn: bool = True) -> np.ndarray:
         """Pearson correlation of the stimuli's patterns (N x N, float64; NaN for constant rows)."""
         d = self.n_features
-        cov = self.gram - np.outer(self.row_sum, self.row_sum) / d
+        cov = np.outer(self.row_sum, self.row_sum / -d)  # in place below: one N x N buffer
+        cov += self.gram
         var = np.diag(cov).copy()
         bad = self.constant_rows()
         if bad.any() and warn:
@@ -101,7 +102,9 @@ class GramStats:
                 stacklevel=2,
             )
         scale = np.where(bad, np.nan, 1.0 / np.sqrt(np.where(bad, 1.0, var)))
-        r = cov * scale[:, None] * scale[None, :]
+        r = cov
+        r *= scale[:, None]
+        r *= scale[None, :]
         np.clip(r, -1.0, 1.0, out=r)
         idx = np.arange(self.n_stimuli)
         r[idx, idx] = np.where(bad, np.nan, 1.0)
@@ -113,10 +116,13 @@ class GramStats:
         hs = self.row_sum - self.row_sum.mean()
         hc = self.shift - self.shift.mean()
         row_mean = g.mean(axis=1)
-        k = g - row_mean[:, None] - row_mean[None, :] + row_mean.mean()
-        k += np.outer(hs, hc)
-        k += np.outer(hc, hs)
-        k += self.n_features * np.outer(hc, hc)
+        k = g - row_mean[:, None]
+        k -= row_mean[None, :]
+        k += row_mean.mean()
+        # + hs hc^T + hc hs^T + D hc hc^T, written as u hc^T + hc u^T with u = hs + D/2 hc
+        u = hs + 0.5 * self.n_features * hc
+        k += np.outer(u, hc)
+        k += np.outer(hc, u)
         return k
 
 
@@ -215,11 +221,21 @@ class GramAccumulator:
         if self._torch_device:
             g = self._gram.cpu().numpy()
         else:
-            g = np.triu(self._gram)
-            g = g + np.triu(g, 1).T
+            g = _symmetrize_upper(self._gram)
         return GramStats(
             np.ascontiguousarray(g), self.row_sum.copy(), self.shift.copy(), self.n_features
         )
+
+
+def _symmetrize_upper(g: np.ndarray, tile: int = 1024) -> np.ndarray:
+    """Copy the upper triangle onto the lower one in place, tile by tile (no N x N temporary)."""
+    n = g.shape[0]
+    for a in range(0, n, tile):
+        b = min(a + tile, n)
+        g[a:b, :a] = g[:a, a:b].T
+        d = g[a:b, a:b]
+        d[np.tril_indices(b - a, -1)] = d.T[np.tril_indices(b - a, -1)]
+    return g.T if g.flags.f_contiguous and not g.flags.c_contiguous else g
 
 
 def iter_blocks(x: np.ndarray, block_size: int) -> Iterator[np.ndarray]:

@@ -41,7 +41,11 @@ def workflow_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def snakemake_command(
-    workdir: Path, *args: str, config: Mapping | None = None, cores: int = 2
+    workdir: Path,
+    *args: str,
+    config: Mapping | None = None,
+    cores: int = 2,
+    config_name: str = "config.yaml",
 ) -> list[str]:
     """The snakemake command line for the repo's Snakefile run in `workdir`.
 
@@ -54,7 +58,7 @@ def snakemake_command(
     if cores:
         cmd += ["--cores", str(cores)]
     if config is not None:
-        cfg = workdir / "config.yaml"
+        cfg = workdir / config_name
         cfg.write_text(yaml.safe_dump(dict(config), sort_keys=False))
         cmd += [f"--configfile={cfg}"]
     return cmd + list(args)
@@ -68,9 +72,10 @@ def run_snakemake(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     timeout: float = 1500,
+    config_name: str = "config.yaml",
 ) -> subprocess.CompletedProcess:
     """Run snakemake on the repo's Snakefile in `workdir`; on failure show its output."""
-    cmd = snakemake_command(workdir, *args, config=config, cores=cores)
+    cmd = snakemake_command(workdir, *args, config=config, cores=cores, config_name=config_name)
     proc = subprocess.run(
         cmd, env=workflow_env(env), capture_output=True, text=True, timeout=timeout
     )
@@ -103,11 +108,24 @@ def workflow_run(tmp_path_factory) -> Callable[..., Path]:
 def default_run(tmp_path_factory) -> Path:
     """ONE local run of the default target with the embedded default config, shared by tests.
 
-    Tests must not modify this directory (copy it first); dry runs in it are fine.
+    Tests must not modify this directory (copy it first); dry runs in it are fine. The config
+    it ran with is `run_config(default_run)` (a snapshot of config/config.yaml).
     """
+    reuse = os.environ.get("BRAINREPS_TEST_DEFAULT_RUN")  # developers: a finished run's dir
+    if reuse and (Path(reuse) / RUN_CONFIG).is_file():
+        return Path(reuse)
     workdir = tmp_path_factory.mktemp("default-run")
-    run_snakemake(workdir)
+    run_snakemake(workdir, config=default_config(), config_name=RUN_CONFIG)
     return workdir
+
+
+RUN_CONFIG = "run_config.yaml"
+
+
+def run_config(workdir: Path) -> dict:
+    """The config a fixture's run used (a fresh dict), e.g. run_config(default_run)."""
+    with open(Path(workdir) / RUN_CONFIG) as fh:
+        return yaml.safe_load(fh)
 
 
 def store_arrays(results: Path) -> dict[str, np.ndarray]:

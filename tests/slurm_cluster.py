@@ -77,8 +77,8 @@ class OneNodeCluster:
     """A one-node SLURM cluster living in `root`; `start()`, use `env`, `stop()`."""
 
     root: Path
-    partition: str = "main"
-    gpus: int = 1  # fake GPUs (gres without devices) so GPU requests schedule on this node
+    partitions: tuple[str, ...] = ("main",)  # all on the one node; the first is the default
+    gpus: int = 1  # a fake GPU (gres without devices) so GPU requests schedule on this node
     min_job_age: int = 3600  # s a finished job stays visible to squeue/scontrol
     node: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
     pids: dict[str, int] = field(default_factory=dict)
@@ -158,7 +158,11 @@ class OneNodeCluster:
             lines.append("GresTypes=gpu")
         lines += [
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem}{gres} State=UNKNOWN",
-            f"PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
+        ]
+        lines += [
+            f"PartitionName={name} Nodes={self.node} Default={'YES' if i == 0 else 'NO'} "
+            "MaxTime=INFINITE State=UP"
+            for i, name in enumerate(dict.fromkeys(self.partitions))
         ]
         self.conf.write_text("\n".join(lines) + "\n")
         (r / "bin").mkdir(exist_ok=True)
@@ -244,7 +248,7 @@ class OneNodeCluster:
                 if not _alive(pid):
                     raise ClusterUnavailable(f"{name} (pid {pid}) died" + self._log_tail(name))
             state = self.client("sinfo", "-h", "-N", "-o", "%t", check=False).strip()
-            if state == "idle":
+            if state and set(state.split()) == {"idle"}:  # one line per partition
                 return
             time.sleep(0.5)
         raise ClusterUnavailable(

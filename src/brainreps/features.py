@@ -104,7 +104,7 @@ def extract_features(
     include_pixels: bool = True,
     include_output: bool = True,
     stimulus_ids: Sequence[str] | None = None,
-    compress: bool = True,
+    compress: bool = False,
 ) -> Path:
     """Run `images` through `model` and stream each layer's flattened activations to a store.
 
@@ -284,7 +284,7 @@ def extract_model_features(
     spec: Mapping[str, Any],
     *,
     device: str | None = None,
-    compress: bool = True,
+    compress: bool = False,
     params: Mapping[str, Any] | None = None,
     inputs: Sequence[str] | None = None,
 ) -> Path:

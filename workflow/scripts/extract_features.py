@@ -1,9 +1,12 @@
 """Layer activations of one model on one stimulus set -> features store."""
 
+import torch
+
 from brainreps.features import extract_model_features
 from brainreps.logs import log_to
 
 with log_to(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
     extract_model_features(
         snakemake.input.stimuli,
         snakemake.output[0],

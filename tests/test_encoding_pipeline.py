@@ -16,10 +16,10 @@ from brainreps.encoding.pipeline import (
     check_responses,
     encode_layers,
     encode_stores,
-    encoding_runs,
     encoding_table,
     write_results,
 )
+from brainreps.encoding.runs import encoding_runs
 
 SETTINGS = {"alphas": {"low": -3, "high": 4, "n": 15}, "outer_folds": 5, "inner_folds": 4}
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from conftest import run_config
 
-from brainreps.encoding.pipeline import encode_stores, encoding_runs, resolve_settings
+from brainreps.encoding.pipeline import encode_stores, resolve_settings
+from brainreps.encoding.runs import encoding_runs
 from brainreps.io import read_store, store_attrs, store_groups
 
 

@@ -1,6 +1,6 @@
 # Encoding stage: nested cross-validated ridge of every unit on every layer's projected
 # features; the encoding store, its tidy CSV, and figures per (model, dataset).
-from brainreps.encoding.pipeline import encoding_runs as _encoding_runs
+from brainreps.encoding.runs import encoding_runs as _encoding_runs
 
 
 def encoding_settings():

@@ -2,45 +2,39 @@
 
 `ridge` (nested cross-validated multi-target ridge, one decomposition per fold), `scores`
 (Pearson r, r², noise-ceiling normalisation), `pipeline` (stores in, encoding store out),
-`backend` (numpy or torch).
+`backend` (numpy or torch), `runs` (which dataset x model pairs the workflow scores).
+Names are imported lazily so that `brainreps.encoding.runs` stays light for Snakemake.
 """
 
-from brainreps.encoding.pipeline import (
-    align_responses,
-    check_responses,
-    encode_layers,
-    encode_stores,
-    encoding_runs,
-    encoding_table,
-    resolve_settings,
-    write_results,
-)
-from brainreps.encoding.ridge import (
-    CrossValidatedRidge,
-    RidgeCVFit,
-    alpha_grid,
-    cross_validated_ridge,
-    kfold_splits,
-    ridge_cv_predict,
-)
-from brainreps.encoding.scores import coefficient_of_determination, normalized_score, pearson_r
+from __future__ import annotations
 
-__all__ = [
-    "CrossValidatedRidge",
-    "RidgeCVFit",
-    "align_responses",
-    "alpha_grid",
-    "check_responses",
-    "coefficient_of_determination",
-    "cross_validated_ridge",
-    "encode_layers",
-    "encode_stores",
-    "encoding_runs",
-    "encoding_table",
-    "kfold_splits",
-    "normalized_score",
-    "pearson_r",
-    "resolve_settings",
-    "ridge_cv_predict",
-    "write_results",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "align_responses": "pipeline",
+    "check_responses": "pipeline",
+    "encode_layers": "pipeline",
+    "encode_stores": "pipeline",
+    "encoding_table": "pipeline",
+    "resolve_settings": "pipeline",
+    "write_results": "pipeline",
+    "encoding_runs": "runs",
+    "CrossValidatedRidge": "ridge",
+    "RidgeCVFit": "ridge",
+    "alpha_grid": "ridge",
+    "cross_validated_ridge": "ridge",
+    "kfold_splits": "ridge",
+    "ridge_cv_predict": "ridge",
+    "coefficient_of_determination": "scores",
+    "normalized_score": "scores",
+    "pearson_r": "scores",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"brainreps.encoding.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'brainreps.encoding' has no attribute {name!r}")

@@ -46,6 +46,22 @@ def test_matches_sklearn_ridgecv_per_target(backend, n, p, method):
     assert len(chosen) > 1
 
 
+@pytest.mark.parametrize(("n", "p"), [(25, 40), (40, 8)])
+def test_leave_one_out_matches_sklearn_gcv_alpha_per_target(n, p):
+    """With leave-one-out folds and MSE scoring, equal to sklearn's efficient LOO RidgeCV
+    (cv=None, alpha_per_target=True): the multi-target, alpha-per-target case in one fit."""
+    from sklearn.model_selection import LeaveOneOut
+
+    X, Y = _data(n + 5, p, 6, seed=1)
+    train, test = np.arange(n), np.arange(n, n + 5)
+    loo = list(LeaveOneOut().split(np.zeros((n, 1))))
+    ours = ridge_cv_predict(X, Y, train, test, ALPHAS, loo, scoring="neg_mse")
+    sk = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(X[train], Y[train])
+    np.testing.assert_array_equal(ours.best_alpha, sk.alpha_)
+    assert len(set(sk.alpha_)) > 2
+    np.testing.assert_allclose(ours.predictions, sk.predict(X[test]), rtol=0, atol=TOL)
+
+
 @pytest.mark.parametrize("method", ["dual", "primal", "auto"])
 def test_single_alpha_equals_sklearn_ridge_multi_target(method):
     """With a one-value grid the refit is plain Ridge with an intercept, for all targets at once."""

@@ -177,3 +177,22 @@ def test_project_store_k_from_eps_and_errors(tmp_path):
     with pytest.raises(ValueError, match="no layer"):
         project_store(tmp_path / "f.zarr", tmp_path / "q.zarr", layers=["b"])
     assert not (tmp_path / "q.zarr").exists()
+
+
+def test_torch_and_fallback_kernels_agree_with_the_inplace_one(monkeypatch):
+    """The GPU code path (torch sparse CSR x dense), run on the CPU, and scipy's public product."""
+    import torch
+
+    import brainreps.projection as projection
+
+    n_features, k = 3000, 50
+    x = _rand(7, n_features, seed=5)
+    ours = project(x, n_features, k, seed=2)
+    dense = sparse_random_matrix(n_features, k, seed=2)
+    indptr = dense.indptr.astype(np.int64)
+    cols = dense.indices.astype(np.int64)
+    out_t = torch.zeros(k, 7)
+    projection._accumulate(out_t, indptr, cols, dense.data, np.ascontiguousarray(x.T), k)
+    np.testing.assert_allclose(out_t.numpy().T, ours, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(projection, "_csc_matvecs", None)
+    np.testing.assert_allclose(project(x, n_features, k, seed=2), ours, rtol=1e-5, atol=1e-5)

@@ -242,6 +242,28 @@ def _pieces(chunks: Iterable[Any], n_features: int) -> Iterable[tuple[int, np.nd
         raise ValueError(f"feature chunks hold {start} columns; expected n_features={n_features}")
 
 
+def _accumulate(out_t, indptr, cols, values, x_t: np.ndarray, k: int) -> None:
+    """out_t (k, stimulus) += R_piece^T x_t, R_piece given as CSR (piece width, k)."""
+    width, n_stim = x_t.shape
+    if isinstance(out_t, np.ndarray) and _csc_matvecs is not None:
+        # CSR of R's rows == CSC of R^T: scipy's kernel adds into out_t in place
+        _csc_matvecs(k, width, n_stim, indptr, cols, values, x_t.ravel(), out_t.ravel())
+        return
+    r_t = sp.csr_matrix((values, cols, indptr), shape=(width, k)).T.tocsr()  # (k, width)
+    if isinstance(out_t, np.ndarray):
+        out_t += r_t @ x_t
+        return
+    dev = out_t.device
+    r_t = torch.sparse_csr_tensor(
+        torch.from_numpy(r_t.indptr.astype(np.int64)),
+        torch.from_numpy(r_t.indices.astype(np.int64)),
+        torch.from_numpy(r_t.data),
+        size=(k, width),
+        device=dev,
+    )
+    out_t += torch.mm(r_t, torch.from_numpy(x_t).to(dev))
+
+
 def project(
     features: np.ndarray | Iterable[np.ndarray],
     n_features: int,
@@ -282,23 +304,7 @@ def project(
             )
         x_t = buffer[:width]
         np.copyto(x_t, x.T, casting="same_kind")  # C-contiguous (feature, stimulus) copy
-        if dev.type == "cpu" and _csc_matvecs is not None:
-            # CSR of R's rows == CSC of R^T: out_t (k, stim) += R^T x^T, in place
-            _csc_matvecs(
-                n_components, width, x.shape[0], indptr, cols, values, x_t.ravel(), out_t.ravel()
-            )
-        elif dev.type == "cpu":
-            out_t += sp.csr_matrix((values, cols, indptr), shape=(width, n_components)).T @ x_t
-        else:
-            r = torch.sparse_csr_tensor(
-                torch.from_numpy(indptr),
-                torch.from_numpy(cols),
-                torch.from_numpy(values),
-                size=(width, n_components),
-                device=dev,
-                check_invariants=False,
-            )
-            out_t += torch.mm(r.t(), torch.from_numpy(x_t).to(dev))
+        _accumulate(out_t, indptr, cols, values, x_t, n_components)
     if torch.is_tensor(out_t):
         out_t = out_t.cpu().numpy()
     return np.ascontiguousarray(out_t.T)

@@ -29,6 +29,7 @@ include: "workflow/rules/projection.smk"
 include: "workflow/rules/encoding.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"
+include: "workflow/rules/spikes_train.smk"
 include: "workflow/rules/report.smk"
 
 

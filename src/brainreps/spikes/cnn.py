@@ -265,7 +265,7 @@ def _run_nets(model: CNNModel, x: np.ndarray, device: torch.device) -> np.ndarra
 
 
 def infer(
-    trace: np.ndarray, fs: float, model: CNNModel | str | Path | None = None, device: str = "cpu"
+    trace: np.ndarray, fs: float, model: CNNModel | str | Path | None = None, device: str = "auto"
 ) -> np.ndarray:
     """Expected spikes per sample for `trace` at `fs` Hz; NaN gaps are skipped and stay NaN."""
     if model is None:

@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "n_components": 3,  # K
     "n_features": 2,  # M
     "l2": 1e-3,  # penalty on w, u and beta (per training sample)
-    "max_iter": 300,  # L-BFGS iterations
+    "max_iter": 200,  # L-BFGS iterations (per stage: GLM, then mixture)
     "seed": 0,
     "threads": None,
 }

@@ -195,3 +195,46 @@ def test_training_accepts_one_rate_per_recording_and_checks_shapes():
         cnn.train(c1, s1, 30.0, epoch=3)
     with pytest.raises(ValueError, match="supervised"):
         cnn.infer(c1[0], 30.0)
+
+
+def test_schema_defaults_match_the_code():
+    import yaml
+
+    from brainreps.config import SCHEMA_DIR
+    from brainreps.spikes import stm
+
+    defs = yaml.safe_load((SCHEMA_DIR / "spikes.schema.yaml").read_text())["$defs"]
+    for module, name in ((cnn, "cnn_train"), (stm, "stm_train")):
+        schema = {k: v["default"] for k, v in defs[name]["properties"].items()}
+        assert schema == module.DEFAULTS, name
+
+
+def test_train_model_from_a_recording_store(tmp_path):
+    import xarray as xr
+
+    from brainreps.io import write_store
+    from brainreps.spikes.training import train_model
+
+    calcium, spikes = synthetic(3, 40.0, 30.0, seed=12)
+    dff = np.stack(calcium).astype(np.float32)
+    dff[2, -100:] = np.nan  # NaN padding at the end, as in Spikefinder files
+    ds = xr.Dataset(
+        {
+            "dff": (("unit", "time"), dff),
+            "spikes": (("unit", "time"), np.stack(spikes).astype(np.float32)),
+            "timestamps": (("time",), (np.arange(dff.shape[1]) / 30.0).astype(np.float64)),
+        },
+        coords={"unit": ["a", "b", "c"]},
+        attrs={"frame_rate": 30.0},
+    )
+    store = write_store(ds, tmp_path / "gt.zarr", kind="recording")
+    out = tmp_path / "models" / "cnn_gt.pt"
+    model = train_model("cnn", [store], out, {**TINY, "epochs": 1})
+    assert model.info["n_recordings"] == 3
+    assert model.info["n_samples"] == 3 * 1200 - 100
+    again = cnn.load(out)
+    np.testing.assert_array_equal(
+        cnn.infer(calcium[0], 30.0, model=model), cnn.infer(calcium[0], 30.0, model=again)
+    )
+    with pytest.raises(ValueError, match="not supervised"):
+        train_model("oasis", [store], tmp_path / "x.pt")

@@ -228,3 +228,18 @@ def test_oasis_smoothing_is_a_gaussian_of_the_deconvolved_spikes():
     assert smoothed.sum() == pytest.approx(raw.sum(), rel=1e-3)  # spikes moved, not lost
     with pytest.raises(ValueError, match="smooth must be >= 0"):
         oasis_method.infer(y, fs=100.0, smooth=-1)
+
+
+def test_leave_one_dataset_out_with_one_dataset_skips_supervised_methods(monkeypatch):
+    sets = {"a": toy_sets()["a"]}
+    assert benchmark.make_folds(sets, {"scheme": "leave_one_dataset_out"}) == []
+    import sys
+    import types
+
+    fake = types.ModuleType("fake_untrainable")
+    fake.train = fake.infer = lambda *a, **k: pytest.fail("must not be called without a fold")
+    monkeypatch.setitem(sys.modules, "fake_untrainable", fake)
+    monkeypatch.setitem(spikes.METHODS, "cnn", "fake_untrainable")
+    specs = benchmark.method_specs({"cnn": {}})
+    result = benchmark.run_benchmark(sets, specs, {"scheme": "leave_one_dataset_out"})
+    assert "no cross-validation fold" in result.skipped["cnn"] and result.scores.empty

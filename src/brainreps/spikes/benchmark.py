@@ -147,6 +147,9 @@ def make_folds(datasets: Mapping[str, GroundTruth], cv: Mapping[str, Any]) -> li
     all_units = {n: np.arange(len(g.units)) for n, g in datasets.items()}
     folds: list[Fold] = []
     if scheme == "leave_one_dataset_out":
+        if len(datasets) < 2:
+            logger.warning("leave_one_dataset_out needs >= 2 ground-truth datasets")
+            return folds
         for name in datasets:
             train = {o: idx for o, idx in all_units.items() if o != name}
             folds.append(Fold(f"{name}:lodo", train, {name: all_units[name]}))

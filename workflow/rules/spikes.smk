@@ -1,6 +1,8 @@
 # Spike inference: ground-truth datasets (Spikefinder, CASCADE, the simulated recording) into
 # recording stores, every configured method cross-validated on them (tidy scores + inferred
 # rates), a noise-robustness sweep, and figures.
+from pathlib import Path
+
 SPIKES = config.get("spikes", {})
 GROUND_TRUTH = SPIKES.get("ground_truth", {})
 SPIKES_DIR = f"{RESULTS}/spikes"
@@ -27,7 +29,23 @@ def spikes_data_input(wildcards):
         return {"recording": f"{RESULTS}/recordings/{entry['dataset']}.zarr"}
     if "url" in entry:
         return {"download": f"{RESULTS}/downloads/spikes/{wildcards.gt}.download"}
-    return {}
+    return {"files": local_ground_truth_files(entry)}
+
+
+def local_ground_truth_files(entry):
+    """The local files a path entry reads, so that a changed file re-runs its store."""
+    path = Path(entry["path"])
+    if path.is_file():
+        return [str(path)]
+    if entry["source"] == "cascade":
+        return sorted(str(p) for p in path.rglob("*.mat"))
+    from brainreps.data.spikefinder import spikefinder_paths
+
+    try:
+        found = spikefinder_paths(path, str(entry["dataset_id"]), entry.get("split", "train"))
+    except FileNotFoundError:
+        return []  # the rule reports what is missing
+    return [str(p) for p in found if p is not None]
 
 
 rule spikes_download:

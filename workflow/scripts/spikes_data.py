@@ -11,7 +11,7 @@ with log_to(snakemake.log[0]) as log:
         entry, recording=inputs.get("recording"), download=inputs.get("download")
     )
     write_store(
-        recording, snakemake.output[0], kind="recording", params=entry, inputs=list(inputs.values())
+        recording, snakemake.output[0], kind="recording", params=entry, inputs=list(snakemake.input)
     )
     log.info(
         "%s: %d units x %d frames at %g Hz",

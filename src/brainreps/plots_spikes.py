@@ -87,36 +87,41 @@ def example_traces(
 
 
 def noise_curves(summary: pd.DataFrame, settings: Mapping[str, Any] | None = None):
-    """Mean corr with the truth vs SNR per method (clean at the right), half-score SNR marked."""
+    """Mean corr vs SNR per method (clean at the right): with the truth (top, half-score SNR
+    marked) and with the method's own clean-trace output (bottom)."""
     settings = settings or {}
     datasets = list(dict.fromkeys(summary["dataset"]))
-    fig = _figure(settings, 5.0 * max(1, len(datasets)), 3.6)
+    fig = _figure(settings, 5.0 * max(1, len(datasets)), 6.4)
     if not datasets:
         fig.text(0.5, 0.5, "no noise sweep", ha="center")
         return fig
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    for ax, dataset in zip(axes, datasets, strict=True):
+    axes = fig.subplots(2, len(datasets), squeeze=False, sharex="col")
+    for col, dataset in enumerate(datasets):
+        top_ax, bottom_ax = axes[0, col], axes[1, col]
         sub = summary[summary["dataset"] == dataset]
         finite = sub[np.isfinite(sub["snr"])]
-        top = finite["snr"].max() * 2 if len(finite) else 1.0
+        clean_x = finite["snr"].max() * 2 if len(finite) else 1.0
         for method, m in sub.groupby("method", sort=False):
             m = m.sort_values("snr")
-            x = np.where(np.isfinite(m["snr"]), m["snr"], top)
-            (line,) = ax.plot(x, m["corr_truth"], marker="o", ms=3, label=method)
+            x = np.where(np.isfinite(m["snr"]), m["snr"], clean_x)
+            (line,) = top_ax.plot(x, m["corr_truth"], marker="o", ms=3, label=method)
+            bottom_ax.plot(x, m["corr_clean"], marker="o", ms=3, color=line.get_color())
             half = m["half_snr"].iloc[0]
             if np.isfinite(half):
-                ax.axvline(half, color=line.get_color(), ls=":", lw=1)
-                ax.annotate(
+                top_ax.axvline(half, color=line.get_color(), ls=":", lw=1)
+                top_ax.annotate(
                     f"{half:.2g}",
                     (half, m["clean_corr"].iloc[0] / 2),
                     fontsize=7,
                     color=line.get_color(),
                 )
-        ax.set_xscale("log")
-        ax.set_xlabel("SNR (std trace / std noise); rightmost = clean")
-        ax.set_title(dataset)
-    axes[0].set_ylabel("corr with truth")
-    axes[0].legend(fontsize=7)
+        top_ax.set_title(dataset)
+        for ax in (top_ax, bottom_ax):
+            ax.set_xscale("log")
+        bottom_ax.set_xlabel("SNR (std trace / std noise); rightmost = clean")
+    axes[0, 0].set_ylabel("corr with truth")
+    axes[1, 0].set_ylabel("corr with own clean output")
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

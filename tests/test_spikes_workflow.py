@@ -99,9 +99,13 @@ def test_download_archive_and_mat_then_benchmark(tmp_path, http_folder):
         "results/spikes/benchmark.csv",
         "results/spikes/noise_summary.csv",
         "results/figures/spikes/examples_sf7.png",
+        "results/figures/spikes/scores.png",
+        "results/figures/spikes/noise.png",
         config=config,
     )
     results = work / "results"
+    for figure in ("examples_sf7", "scores", "noise"):
+        assert (results / f"figures/spikes/{figure}.png").read_bytes()[:4] == b"\x89PNG"
     assert (results / "downloads/spikes/sf7.download").read_bytes() == archive.read_bytes()
     rec = read_store(results / "spikes/data/sf7.zarr", "recording", load=True)
     np.testing.assert_allclose(rec["dff"].values, calcium.T.astype(np.float32), equal_nan=True)

@@ -64,6 +64,8 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
         "alpha": VarSpec((("unit", "layer"),), "f"),
         "normalized_score": VarSpec((("unit", "layer"),), "f"),
     },
+    # results/spikes/rates/{gt}.zarr: one group per method label, each with the inferred
+    # rate at the input's frame rate (NaN where the calcium trace is NaN)
     "spikes": {
         "rate": VarSpec((("unit", "time"),), "f"),
     },

@@ -162,3 +162,16 @@ def assert_same_arrays(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray])
             diff = np.nanmax(np.abs(x.astype(float) - y.astype(float))) if x.size else 0
             differ.append(f"{key}: bytes differ (max abs diff {diff:.3g})")
     assert not differ, "arrays differ:\n  " + "\n  ".join(differ)
+
+
+def default_subtarget(config: Mapping) -> list[str]:
+    """Every kind of job of the default target on one model's branch: data, features,
+    projection, ridge, a figure per data store, the run record (a fast stand-in for `all`)."""
+    targets = [f"results/figures/data/stimuli_{s}.png" for s in config["stimulus_sets"]]
+    targets += [f"results/figures/data/recording_{d}.png" for d in config["datasets"]]
+    targets += ["results/report/config.yaml", "results/report/versions.txt"]
+    models = list(config.get("models") or {})
+    if models:
+        dataset = next(iter(config["datasets"]))
+        targets.append(f"results/encoding/{models[0]}/{dataset}.zarr")
+    return targets

@@ -27,6 +27,7 @@ from conftest import (
     REPO,
     SNAKEMAKE,
     assert_same_arrays,
+    default_subtarget,
     run_config,
     store_arrays,
     workflow_env,
@@ -45,7 +46,6 @@ SLURM_ARGS = (
     "--slurm-init-seconds-before-status-checks=2",
     "--slurm-keep-successful-logs",
 )
-GPU_RULES = ("extract_features", "project_features", "encoding_scores")
 
 
 def profile_settings() -> dict:
@@ -97,18 +97,6 @@ def slurm_snakemake(
         text=True,
         timeout=1800,
     )
-
-
-def default_subtarget(config: dict) -> list[str]:
-    """Every kind of job of the default target, one model's branch: data, GPU stages, record."""
-    targets = [f"results/figures/data/stimuli_{s}.png" for s in config["stimulus_sets"]]
-    targets += [f"results/figures/data/recording_{d}.png" for d in config["datasets"]]
-    targets += ["results/report/config.yaml", "results/report/versions.txt"]
-    models = list(config.get("models") or {})
-    if models:
-        dataset = next(iter(config["datasets"]))
-        targets.append(f"results/encoding/{models[0]}/{dataset}.zarr")
-    return targets
 
 
 def submissions(output: str) -> dict[str, tuple[str, Path]]:

@@ -50,6 +50,12 @@ def test_groups_in_forward_order_with_input_and_output(store, resnet, images):
     ds = io.read_store(store, "features", group="layer2")
     assert list(ds["stimulus"].values) == [f"img{i}" for i in range(10)]
     assert ds["activations"].shape == (10, 128 * 4 * 4)
+    assert ds["activations"].attrs["shape"] == [128, 4, 4]  # per stimulus, before flattening
+    assert io.read_store(store, "features", group="pixels")["activations"].attrs["shape"] == [
+        3,
+        32,
+        32,
+    ]
 
 
 def test_hooks_equal_torchvision_feature_extractor_and_truncated_model(store, resnet, images):

@@ -70,6 +70,7 @@ class _Recorder:
         modules = dict(model.named_modules())
         self.dtype = dtype
         self.outputs: dict[str, torch.Tensor] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # per-stimulus shape before flattening
         self.handles = [modules[name].register_forward_hook(self._hook(name)) for name in layers]
 
     def _hook(self, name: str) -> Callable:
@@ -80,6 +81,7 @@ class _Recorder:
             if t is None:
                 raise ValueError(f"layer {name!r} returned no tensor ({type(output).__name__})")
             # copy now: a later in-place op (e.g. ReLU(inplace=True)) would change it
+            self.shapes[name] = tuple(int(d) for d in t.shape[1:])
             self.outputs[name] = t.detach().flatten(1).to(self.dtype, copy=True)
 
         return hook
@@ -163,6 +165,7 @@ def extract_features(
                 acts: dict[str, torch.Tensor] = {}
                 if include_pixels:
                     acts[PIXELS] = x.flatten(1).to(torch_dtype)
+                    recorder.shapes[PIXELS] = tuple(int(d) for d in x.shape[1:])
                 for name in layers:
                     if name not in recorder.outputs:
                         raise ValueError(f"layer {name!r} was not called in the forward pass")
@@ -172,12 +175,15 @@ def extract_features(
                     if t is None:
                         raise ValueError(f"model output holds no tensor ({type(out).__name__})")
                     acts[OUTPUT] = t.flatten(1).to(torch_dtype)
+                    recorder.shapes[OUTPUT] = tuple(int(d) for d in t.shape[1:])
                 host = {g: acts[g].cpu().numpy() for g in groups}
                 if store is None:
-                    shapes = {g: host[g].shape[1] for g in groups}
+                    widths = {g: host[g].shape[1] for g in groups}
                     store = _Store(
-                        tmp, groups, shapes, n, batch_size, np_dtype, stimulus_ids, compress
+                        tmp, groups, widths, n, batch_size, np_dtype, stimulus_ids, compress
                     )
+                    for g in groups:
+                        store.arrays[g].attrs["shape"] = list(recorder.shapes[g])
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(store.write_rows, start, host)

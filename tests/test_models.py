@@ -47,8 +47,12 @@ def test_preprocess_grayscale_resize_crop_normalise():
     rgb = np.random.default_rng(0).integers(0, 256, (3, 12, 16, 3), dtype=np.uint8)
     y = pre(rgb)
     assert y.shape == (3, 3, 8, 8)
+    # float images are taken to be in [0, 1]
+    torch.testing.assert_close(pre(img.astype(np.float64) / 255), x)
     with pytest.raises(ValueError, match="channels"):
         pre(np.zeros((1, 8, 8, 2), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        pre(np.zeros((1, 8, 8), np.int16))
 
 
 def test_preprocess_matches_torchvision_weights_transforms():

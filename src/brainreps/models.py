@@ -56,7 +56,11 @@ class Preprocess:
 
     def __call__(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Preprocess one batch of images; see the class docstring."""
-        x = torch.as_tensor(np.ascontiguousarray(images)) if not torch.is_tensor(images) else images
+        if torch.is_tensor(images):
+            x = images
+        else:
+            arr = np.ascontiguousarray(images)
+            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
         if x.ndim == 3:
             x = x[..., None]
         if x.ndim != 4:
@@ -75,6 +79,8 @@ class Preprocess:
         x = x.permute(0, 3, 1, 2).contiguous()
         if x.dtype != torch.uint8 and not x.is_floating_point():
             raise ValueError(f"images must be uint8 (0-255) or float (0-1); got {x.dtype}")
+        if x.is_floating_point():
+            x = x.float()
         return self._transform(x).contiguous()
 
     def as_dict(self) -> dict[str, Any]:

@@ -13,7 +13,9 @@ with probability `density` (default 1/sqrt(n_features)), and a nonzero is
 +-sqrt(1/density)/sqrt(n_components) with equal probability. Sparse regime
 (n_components * density <= 64): the number of nonzeros in a row is drawn from
 Binomial(n_components, density) by inversion of its exact CDF, their columns uniformly
-without replacement. Dense regime: each entry is drawn by thresholding its own raw word.
+without replacement. Dense regime (otherwise, or density > 0.5): each entry is drawn by
+thresholding its own raw word. Every layer uses the same seed, so layers of equal width share
+one matrix.
 """
 
 from __future__ import annotations

@@ -174,3 +174,33 @@ def test_new_model_runs_only_its_branch(default_run, graph):
     assert rules_of(jobs) <= allowed, sorted(rules_of(jobs) - allowed)
     for upstream in ("stimuli_embedded", "simulate_recording", "trial_responses"):
         assert upstream not in rules_of(jobs)
+
+
+def test_encoding_setting_reruns_encoding_not_features_or_projection(default_run, graph):
+    config = run_config(default_run)
+    if not config.get("encoding") or "encoding_scores" not in graph:
+        pytest.skip("no encoding stage in the default config yet")
+    config["encoding"]["outer_folds"] = int(config["encoding"]["outer_folds"]) + 1
+    jobs = assert_reruns_exactly(default_run, graph, config, {"encoding_scores"})
+    planned = rules_of(jobs)
+    for upstream in ("extract_features", "project_features", "trial_responses"):
+        assert upstream not in planned
+    runs = [
+        (j.wildcards["model"], j.wildcards["dataset"]) for j in jobs if j.rule == "encoding_scores"
+    ]
+    stores = (default_run / "results" / "encoding").glob("*/*.zarr")
+    assert sorted(runs) == sorted((p.parent.name, p.stem) for p in stores)
+
+
+def test_similarity_setting_reruns_similarity_not_features(default_run, graph):
+    config = run_config(default_run)
+    if not config.get("similarity") or "similarity_layers" not in graph:
+        pytest.skip("no similarity stage in the default config yet")
+    config["similarity"]["seed"] = int(config["similarity"].get("seed", 0)) + 1
+    changed = {r for r in graph if r.startswith("similarity") and "figure" not in r}
+    jobs = planned_jobs(default_run, config)
+    planned = rules_of(jobs)
+    assert planned & changed, f"no similarity rule re-runs: {sorted(planned)}"
+    assert planned <= downstream(graph, changed) | CONFIG_RECORD, sorted(planned)
+    for upstream in ("extract_features", "project_features", "trial_responses", "encoding_scores"):
+        assert upstream not in planned

@@ -114,6 +114,16 @@ def test_second_order_equals_scipy(acts):
     assert np.allclose(np.diag(p), 1.0)
 
 
+def test_average_ranks_equal_scipy_with_ties():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(11)
+    v = rng.integers(0, 50, size=5000).astype(np.float32)  # many ties
+    assert np.array_equal(second_order.average_ranks(v), rankdata(v))
+    w = rng.random(3001)
+    assert np.array_equal(second_order.average_ranks(w), rankdata(w))
+
+
 def test_second_order_nan_pairwise(acts):
     a = np.corrcoef(acts)
     b = np.corrcoef(acts[::-1])

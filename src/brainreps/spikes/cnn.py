@@ -33,14 +33,14 @@ FORMAT = "brainreps-spikes-cnn"
 FORMAT_VERSION = 1
 
 DEFAULTS: dict[str, Any] = {
-    "rate": 50.0,  # Hz, the common model rate every trace is resampled to
+    "rate": 100.0,  # Hz, the common model rate every trace is resampled to
     "smoothing": 0.05,  # s, std of the Gaussian the ground-truth spikes are smoothed with
     "channels": 24,
     "kernel": 7,
-    "dilations": [1, 2, 4, 8, 16],
+    "dilations": [1, 2, 4, 8, 16, 32],
     "epochs": 30,
     "batch_size": 32,
-    "crop": 10.0,  # s per training crop
+    "crop": 5.0,  # s per training crop
     "learning_rate": 2e-3,
     "weight_decay": 1e-5,
     "n_models": 1,  # ensemble size

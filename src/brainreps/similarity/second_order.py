@@ -107,9 +107,11 @@ def second_order(
     if len(shapes) > 1:
         raise ValueError(f"RDMs of different sizes: {[np.shape(m) for m in matrices]}")
     n = np.shape(matrices[0])[-1]
-    i, j = np.triu_indices(n, k=1)  # once for all layers (12.5 M pairs at N = 5,000)
-    vectors = [np.asarray(m)[i, j] for m in matrices]
-    del i, j
+    # a boolean mask (N^2 bytes, once for all layers) indexes faster than triu_indices
+    # (same row-major order as rdm.upper_triangle)
+    above = np.triu(np.ones((n, n), dtype=bool), k=1)
+    vectors = [np.asarray(m)[above] for m in matrices]
+    del above
     return _corr_of_vectors(vectors, ranks=method == "spearman")
 
 

@@ -24,6 +24,7 @@ def test_conda_envs_install_the_pinned_requirements():
     assert "-r ../requirements.txt" in pip and "-e .." in pip
     allen = yaml.safe_load((REPO / "envs/allensdk.yaml").read_text())
     pip = next(d["pip"] for d in allen["dependencies"] if isinstance(d, dict))
-    assert sorted(pip) == sorted(pins((REPO / "envs/allensdk-requirements.txt").read_text()
-                                      .splitlines()))
+    assert sorted(pip) == sorted(
+        pins((REPO / "envs/allensdk-requirements.txt").read_text().splitlines())
+    )
     assert "python=3.11" in main["dependencies"]

@@ -2,29 +2,15 @@
 
 import numpy as np
 
-from brainreps.data.responses import responses_dataset
-from brainreps.io import read_store, write_store
+from brainreps.data.responses import responses_store
 from brainreps.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    recording = read_store(snakemake.input.recording, "recording", load=True)
-    stimuli = read_store(snakemake.input.stimuli, "stimuli")
-    params = snakemake.params.responses
-    responses = responses_dataset(
-        recording,
-        stimuli["stimulus"].values,
-        tuple(params["response_window"]),
-        tuple(params["baseline_window"]),
-        params["n_splits"],
-        params["seed"],
-        source=snakemake.input.recording,
-    )
-    write_store(
-        responses,
+    responses = responses_store(
+        snakemake.input.recording,
+        snakemake.input.stimuli,
+        snakemake.params.responses,
         snakemake.output[0],
-        kind="responses",
-        params=params,
-        inputs=[snakemake.input.recording, snakemake.input.stimuli],
     )
     rel = responses["split_half_reliability"].values
     log.info(

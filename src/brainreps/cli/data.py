@@ -45,13 +45,15 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema_defaults(definition: str) -> dict:
-    """The defaults a data.schema.yaml definition gives its properties."""
+def _params(definition: str, args: argparse.Namespace, keys: tuple[str, ...]) -> dict:
+    """The schema defaults of a data.schema.yaml definition, with the options the user gave."""
     import yaml
 
     with open(SCHEMA_DIR / "data.schema.yaml") as fh:
         props = yaml.safe_load(fh)["$defs"][definition]["properties"]
-    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+    params = {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+    params.update({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    return params
 
 
 def _stimuli(args: argparse.Namespace) -> int:
@@ -69,10 +71,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from brainreps.data.simulate import simulate_recording
     from brainreps.io import read_store, write_store
 
-    params = _schema_defaults("simulation")
-    for key in ("n_units", "n_repeats", "seed"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
+    params = _params("simulation", args, ("n_units", "n_repeats", "seed"))
     stimuli = read_store(args.stimuli, "stimuli", load=True)
     recording = simulate_recording(stimuli["pixels"].values, stimuli["stimulus"].values, params)
     write_store(recording, args.out, kind="recording", params=params, inputs=[args.stimuli])
@@ -85,27 +84,10 @@ def _simulate(args: argparse.Namespace) -> int:
 def _responses(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from brainreps.data.responses import responses_dataset
-    from brainreps.io import read_store, write_store
+    from brainreps.data.responses import responses_store
 
-    params = _schema_defaults("responses")
-    for key in ("response_window", "baseline_window", "n_splits"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
-    recording = read_store(args.recording, "recording", load=True)
-    stimuli = read_store(args.stimuli, "stimuli")
-    responses = responses_dataset(
-        recording,
-        stimuli["stimulus"].values,
-        tuple(params["response_window"]),
-        tuple(params["baseline_window"]),
-        params["n_splits"],
-        params["seed"],
-        source=args.recording,
-    )
-    write_store(
-        responses, args.out, kind="responses", params=params, inputs=[args.recording, args.stimuli]
-    )
+    params = _params("responses", args, ("response_window", "baseline_window", "n_splits"))
+    responses = responses_store(args.recording, args.stimuli, params, args.out)
     rel = responses["split_half_reliability"].values
     print(f"{rel.size} units, median split-half reliability {np.nanmedian(rel):.3f}: {args.out}")
     return 0

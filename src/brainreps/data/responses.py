@@ -207,3 +207,26 @@ def responses_dataset(
             f"mean over {n_splits} random splits",
         },
     )
+
+
+def responses_store(
+    recording_path: str, stimuli_path: str, params: dict, out_path: str
+) -> xr.Dataset:
+    """Read a recording and its stimulus set, compute their `responses`, write the store."""
+    from brainreps.io import read_store, write_store
+
+    recording = read_store(recording_path, "recording", load=True)
+    stimuli = read_store(stimuli_path, "stimuli")
+    responses = responses_dataset(
+        recording,
+        stimuli["stimulus"].values,
+        tuple(params["response_window"]),
+        tuple(params["baseline_window"]),
+        params["n_splits"],
+        params["seed"],
+        source=str(recording_path),
+    )
+    write_store(
+        responses, out_path, kind="responses", params=params, inputs=[recording_path, stimuli_path]
+    )
+    return responses

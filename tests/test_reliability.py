@@ -4,9 +4,9 @@ A fresh run of the embedded default's first model's features (stimuli, weights, 
 extraction) has its feature extraction SIGKILLed while it writes its store; then neither
 `brainreps.io.read_store` nor Snakemake takes the store as complete, and re-running the
 workflow finishes it. The finished run is a second run of the same config as the session's
-local default run: its stores are bit-identical to that run's (test_slurm.py compares a third
-run, through SLURM, on data, projection and encoding too). A failed *cluster* job retried per
-the profile is tested in test_slurm.py.
+local default run: its stores are bit-identical to that run's (test_slurm.py compares every
+store of a third run of the default target, through SLURM). A failed *cluster* job retried
+per the profile is tested in test_slurm.py.
 """
 
 from __future__ import annotations

@@ -2,15 +2,16 @@
 
 The module starts munged, slurmctld and slurmd (tests/slurm_cluster.py; Debian's packages are
 apt-get installed when missing) with the partitions the profile names, all on this machine's
-one node, fake GPUs included so GPU requests schedule; it stops exactly the daemons it started.
-Where the machine cannot run them (no root, no apt, a daemon does not start) it skips with the
-reason.
+one node, a fake GPU included so GPU requests schedule; it stops exactly the daemons it
+started. Where the machine cannot run them (no root, no apt, a daemon does not start) it skips
+with the reason.
 
-One SLURM run of the embedded default's representative sub-target (every kind of job: data,
-a model's weights (local), features, projection and ridge on the GPU partition, a figure, the
-run record) is checked against the session's local run: the same stores, bit for bit. Set
-BRAINREPS_SLURM_TARGETS=all to run the whole default target through SLURM instead (minutes
-more: every job pays the scheduler's and Snakemake's start-up).
+ONE SLURM run of the embedded default (the default target, every non-local rule an sbatch job)
+is checked against the session's local run of the same config: the same stores, bit for bit
+(which is also the check that two runs of the same config agree). It costs about twice the
+local run (every job pays SLURM's and Snakemake's start-up; benchmarks/README.md). Set
+BRAINREPS_SLURM_TARGETS=subtarget to run only a representative sub-target (data, one model's
+features -> projection -> ridge on the GPU partition, figures, the run record) for a quick check.
 """
 
 from __future__ import annotations
@@ -124,9 +125,8 @@ def slurm_run(cluster, default_run, tmp_path_factory):
     config = run_config(default_run)
     cfg = workdir / "run_config.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    targets = (
-        [] if os.environ.get("BRAINREPS_SLURM_TARGETS") == "all" else default_subtarget(config)
-    )
+    quick = os.environ.get("BRAINREPS_SLURM_TARGETS") == "subtarget"
+    targets = default_subtarget(config) if quick else []
     proc = slurm_snakemake(cluster, workdir, f"--configfile={cfg}", *targets)
     output = proc.stdout + "\n" + proc.stderr
     assert proc.returncode == 0, (
@@ -209,6 +209,8 @@ def test_outputs_equal_the_local_run(default_run, slurm_run):
     assert on_cluster, "the SLURM run wrote no store"
     missing = sorted(set(on_cluster) - set(local))
     assert not missing, f"stores the local run does not have: {missing[:10]}"
+    if os.environ.get("BRAINREPS_SLURM_TARGETS") != "subtarget":
+        assert set(on_cluster) == set(local), sorted(set(local) - set(on_cluster))[:10]
     assert_same_arrays(on_cluster, {k: local[k] for k in on_cluster})
     for png in (workdir / "results").rglob("*.png"):
         assert (default_run / "results" / png.relative_to(workdir / "results")).is_file()

@@ -52,9 +52,14 @@ def average_ranks(v: np.ndarray) -> np.ndarray:
 
 
 def _standardize(v: np.ndarray) -> np.ndarray | None:
-    v = v - v.mean()
+    """Centred, unit-norm float64 copy of v (None when constant); in place after one copy."""
+    v = np.array(v, dtype=np.float64)
+    v -= v.mean()
     norm = np.sqrt(v @ v)
-    return v / norm if norm > 0 else None
+    if not norm > 0:
+        return None
+    v /= norm
+    return v
 
 
 def _pearson_pair(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,7 +80,7 @@ def _corr_of_vectors(vectors: Sequence[np.ndarray], ranks: bool) -> np.ndarray:
     std: dict[int, np.ndarray] = {}
     for i, v in enumerate(vectors):
         if finite[i]:
-            s = _standardize(average_ranks(v) if ranks else np.asarray(v, dtype=np.float64))
+            s = _standardize(average_ranks(v) if ranks else v)
             if s is not None:
                 std[i] = s
     idx = sorted(std)

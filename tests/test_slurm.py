@@ -30,6 +30,7 @@ from conftest import (
     assert_same_arrays,
     default_subtarget,
     run_config,
+    run_snakemake,
     store_arrays,
     workflow_env,
 )
@@ -256,3 +257,14 @@ def test_failed_job_is_retried_with_more_memory_and_its_error_logged(cluster, tm
     assert "Error in rule flaky" in first_log.read_text()
     assert "simulated failure on the first attempt" in output
     assert profile_settings()["retries"] >= 1
+
+
+def test_profile_names_only_existing_rules_and_every_gpu_stage(tmp_path):
+    """set-resources silently ignores an unknown rule name: a renamed rule would lose its GPU."""
+    proc = run_snakemake(tmp_path, "--list-rules", cores=0)
+    rules = set(proc.stdout.split())
+    named = set(profile_settings().get("set-resources") or {})
+    assert named <= rules, f"profile names rules the workflow lacks: {sorted(named - rules)}"
+    gpu = {r for r, res in profile_settings()["set-resources"].items() if res.get("gpu")}
+    stages = {"extract_features", "project_features", "encoding_scores", "spikes_train"}
+    assert stages & rules <= gpu, sorted((stages & rules) - gpu)

@@ -238,3 +238,17 @@ def test_train_model_from_a_recording_store(tmp_path):
     )
     with pytest.raises(ValueError, match="not supervised"):
         train_model("oasis", [store], tmp_path / "x.pt")
+
+
+def test_constant_and_out_of_range_traces(trained, caplog):
+    flat = cnn.infer(np.full(300, 2.5), 30.0, model=trained)
+    assert flat.shape == (300,) and np.all(np.isfinite(flat)) and np.ptp(flat[30:-30]) < 1e-6
+    assert np.all(np.isnan(cnn.infer(np.full(50, np.nan), 30.0, model=trained)))
+    lo, hi = trained.info["trained_noise_range"]
+    assert 0 < lo < hi < 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="brainreps.spikes.cnn"):
+        cnn.infer(synthetic(1, 30.0, 30.0, seed=13)[0][0], 30.0, model=trained)
+        assert not caplog.records  # the noise level it was trained on
+        cnn.infer(synthetic(1, 30.0, 30.0, seed=13, snr=100.0)[0][0], 30.0, model=trained)
+    assert any("outside the range" in r.getMessage() for r in caplog.records)

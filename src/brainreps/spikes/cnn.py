@@ -245,12 +245,38 @@ def train(
         "n_recordings": len(recordings),
         "n_samples": int(sum(x.size for rec in recordings for x, _ in rec)),
         "noise_sigma_range": [float(min(levels)), float(max(levels))],
+        "trained_noise_range": _trained_noise_range(levels, p),
         "final_loss": float(losses[-1]),
         "target_scale": target_scale,
         "train_seconds": time.perf_counter() - t0,
         "device": str(device),
     }
     return CNNModel(params=p, states=states, info=info)
+
+
+def _trained_noise_range(levels: list[float], params: dict[str, Any]) -> list[float]:
+    """noise_sigma range the augmented training traces covered."""
+    lo, hi = min(levels), max(levels) * float(params["max_noise_factor"])
+    if params["noise_levels"] is not None:
+        lo, hi = min(lo, params["noise_levels"][0]), max(max(levels), params["noise_levels"][1])
+    return [float(lo), float(min(hi, 0.95))]
+
+
+def check_noise_level(model: CNNModel, pieces: list[tuple[int, int, np.ndarray]]) -> float:
+    """noise_sigma of a z-scored trace; warns when it lies outside the range trained on."""
+    if not pieces:
+        return float("nan")
+    level = pp.noise_sigma(np.concatenate([x for _, _, x in pieces]))
+    lo, hi = model.info.get("trained_noise_range", [0.0, 1.0])
+    if not lo * 0.5 <= level <= hi * 1.5:
+        logger.warning(
+            "cnn: the trace's noise level %.3g (noise std / trace std) is outside the range "
+            "%.3g-%.3g the model was trained on; retrain with train noise_levels covering it",
+            level,
+            lo,
+            hi,
+        )
+    return level
 
 
 def _run_nets(model: CNNModel, x: np.ndarray, device: torch.device) -> np.ndarray:
@@ -275,7 +301,9 @@ def infer(
     x = check_trace(trace, fs)
     rate = float(model.params["rate"])
     dev = _device(device)
-    pieces = [(a, b, _run_nets(model, seg, dev)) for a, b, seg in pp.to_model_rate(x, fs, rate)]
+    segments = pp.to_model_rate(x, fs, rate)
+    check_noise_level(model, segments)
+    pieces = [(a, b, _run_nets(model, seg, dev)) for a, b, seg in segments]
     return pp.from_model_rate(x.size, pieces, rate, fs)
 
 

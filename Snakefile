@@ -41,3 +41,12 @@ rule all:
 
 # Keep last: scales every rule's memory/runtime by the retry attempt; declares localrules.
 include: "workflow/rules/cluster.smk"
+
+
+# With --sdm conda, every rule that runs a script and names no environment of its own runs in the
+# main one (envs/brainreps.yaml); allen_extract names envs/allensdk.yaml. Without --sdm conda
+# this is ignored and the rules run in the environment snakemake runs in.
+MAIN_CONDA_ENV = str(Path(workflow.basedir) / "envs" / "brainreps.yaml")
+for _rule in workflow.rules:
+    if _rule.conda_env is None and _rule.is_script:
+        _rule.conda_env = MAIN_CONDA_ENV

@@ -70,6 +70,9 @@ rule stimuli_figure:
         figure=lambda w: config.get("figures", {}).get("stimuli", {}),
     log:
         log_path("stimuli_figure", "stimuli"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
     script:
         "../scripts/stimuli_figure.py"
 
@@ -89,6 +92,9 @@ rule recording_figure:
         figure=lambda w: config.get("figures", {}).get("recording", {}),
     log:
         log_path("recording_figure", "dataset"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
     script:
         "../scripts/recording_figure.py"
 

@@ -58,6 +58,9 @@ rule allen_env:
         str(_ALLEN_ENV_STAMP),
     log:
         log_path("allen_env"),
+    resources:
+        mem_mb=2000,
+        runtime=60,
     shell:
         f"make -C {shlex.quote(str(workflow.basedir))} --no-print-directory allen-env "
         "> {log:q} 2>&1"

@@ -10,6 +10,10 @@ from brainreps.spikes import apply_on_segments, check_trace
 
 # shortest segment OASIS is run on: the noise (PSD) and AR estimates need some samples
 MIN_SEGMENT = 16
+# oasis-deconv's AR estimate draws from numpy's global RNG when an AR root falls outside
+# (0, 1): each call gets this seed (and the caller's global state is restored), so the same
+# trace always gives the same spikes, whatever ran before it.
+GLOBAL_RNG_SEED = 0
 
 
 def deconvolve_segment(y: np.ndarray, p: int = 1, penalty: int = 1) -> np.ndarray:
@@ -18,10 +22,15 @@ def deconvolve_segment(y: np.ndarray, p: int = 1, penalty: int = 1) -> np.ndarra
         raise ValueError(f"oasis: p must be 1 (AR(1)) or 2 (AR(2)), got {p!r}")
     if np.ptp(y) == 0:
         return np.zeros_like(y)  # a constant segment holds no transients
-    if p == 1:
-        result = deconvolve(y, penalty=penalty)
-    else:
-        result = deconvolve(y, tau_d=None, tau_r=None, penalty=penalty)
+    state = np.random.get_state()
+    np.random.seed(GLOBAL_RNG_SEED)
+    try:
+        if p == 1:
+            result = deconvolve(y, penalty=penalty)
+        else:
+            result = deconvolve(y, tau_d=None, tau_r=None, penalty=penalty)
+    finally:
+        np.random.set_state(state)
     # OASIS's s is non-negative up to rounding (-1e-16): clip so rates are never negative
     return np.maximum(np.asarray(result.s, dtype=np.float64), 0.0)
 

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from brainreps.io import atomic_path
 from brainreps.spikes import check_trace
 from brainreps.spikes import preprocess as pp
 
@@ -309,27 +308,11 @@ def infer(
 
 def save(model: CNNModel, path: str | Path) -> Path:
     """Write a trained model to `path` (a torch file), atomically."""
-    payload = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "params": model.params,
-        "states": model.states,
-        "info": model.info,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    payload = {"params": model.params, "states": model.states, "info": model.info}
+    return pp.save_model_file(payload, path, FORMAT, FORMAT_VERSION)
 
 
 def load(path: str | Path) -> CNNModel:
     """Read a model written by `save`; ValueError naming the file when it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"cnn model file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable torch file: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a brainreps cnn model (format {FORMAT!r})")
+    payload = pp.load_model_file(path, FORMAT, "cnn")
     return CNNModel(params=payload["params"], states=payload["states"], info=payload["info"])

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from brainreps.io import atomic_path
 from brainreps.spikes import check_trace
 from brainreps.spikes import preprocess as pp
 
@@ -256,30 +255,18 @@ def infer(trace: np.ndarray, fs: float, model: STMModel | str | Path | None = No
 def save(model: STMModel, path: str | Path) -> Path:
     """Write a fitted model to `path` (a torch file), atomically."""
     payload = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
         "params": model.params,
         "pca_mean": torch.as_tensor(model.pca_mean),
         "pca_components": torch.as_tensor(model.pca_components),
         "theta": {k: torch.as_tensor(v) for k, v in model.theta.items()},
         "info": model.info,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return pp.save_model_file(payload, path, FORMAT, FORMAT_VERSION)
 
 
 def load(path: str | Path) -> STMModel:
     """Read a model written by `save`; ValueError naming the file when it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"stm model file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable torch file: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a brainreps stm model (format {FORMAT!r})")
+    payload = pp.load_model_file(path, FORMAT, "stm")
     return STMModel(
         params=payload["params"],
         pca_mean=payload["pca_mean"].numpy(),

@@ -175,3 +175,19 @@ def default_subtarget(config: Mapping) -> list[str]:
         dataset = next(iter(config["datasets"]))
         targets.append(f"results/encoding/{models[0]}/{dataset}.zarr")
     return targets
+
+
+# Ground truth for the spike-inference tests (cnn, stm).
+def synthetic(n: int, seconds: float, fs: float, seed: int, tau: float = 0.5, snr: float = 2.0):
+    """Poisson spikes (rate varying in time) convolved with an exponential kernel, plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * fs)) / fs
+    calcium, spikes = [], []
+    for _ in range(n):
+        rate = 2.0 * (1 + np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * t + rng.uniform(0, 6)))
+        s = rng.poisson(rate / fs).astype(float)
+        c = np.convolve(s, np.exp(-np.arange(int(5 * tau * fs)) / (tau * fs)))[: t.size]
+        c = c + rng.normal(0, c.std() / snr, t.size) + 1.0
+        calcium.append(c)
+        spikes.append(s)
+    return calcium, spikes

@@ -5,25 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic
 
 from brainreps.spikes import derivative, metrics, stm
 
 SMALL = {"rate": 30.0, "n_components": 2, "n_features": 1, "max_iter": 60, "threads": 1}
-
-
-def synthetic(n: int, seconds: float, fs: float, seed: int, tau: float = 0.5, snr: float = 2.0):
-    """Poisson spikes (rate varying in time) convolved with an exponential kernel, plus noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * fs)) / fs
-    calcium, spikes = [], []
-    for _ in range(n):
-        rate = 2.0 * (1 + np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * t + rng.uniform(0, 6)))
-        s = rng.poisson(rate / fs).astype(float)
-        c = np.convolve(s, np.exp(-np.arange(int(5 * tau * fs)) / (tau * fs)))[: t.size]
-        c = c + rng.normal(0, c.std() / snr, t.size) + 1.0
-        calcium.append(c)
-        spikes.append(s)
-    return calcium, spikes
 
 
 def random_theta(k: int, m: int, d: int, seed: int) -> dict[str, torch.Tensor]:

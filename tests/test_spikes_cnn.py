@@ -183,6 +183,28 @@ def test_training_accepts_one_rate_per_recording_and_checks_shapes():
         cnn.infer(c1[0], 30.0)
 
 
+def test_corr_loss_is_one_minus_the_mean_binned_pearson_r():
+    rng = np.random.default_rng(3)
+    pred, target = rng.random((3, 1, 42)), rng.random((3, 1, 42))
+    target[2] = 0.0  # a crop without spikes has no correlation and is left out
+    mask = np.ones_like(pred)
+    mask[1, 0, 37:] = 0.0  # padding: the bins it touches are left out
+    width = 4
+    expected = []
+    for b, n_bins in ((0, 10), (1, 9)):
+        p = pred[b, 0, : n_bins * width].reshape(n_bins, width).sum(1)
+        t = target[b, 0, : n_bins * width].reshape(n_bins, width).sum(1)
+        expected.append(np.corrcoef(p, t)[0, 1])
+    loss = cnn._corr_loss(*(torch.as_tensor(a) for a in (pred, target, mask)), width)
+    assert float(loss) == pytest.approx(1.0 - np.mean(expected), abs=1e-9)
+    params = cnn.resolve_params({"loss": "mse+corr", "rate": 100.0})
+    both = cnn._loss(*(torch.as_tensor(a) for a in (pred, target, mask)), params)
+    mse = (((pred - target) ** 2) * mask).sum() / mask.sum()
+    assert float(both) == pytest.approx(mse + float(loss), abs=1e-9)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        cnn.resolve_params({"loss": "l1"})
+
+
 def test_schema_defaults_match_the_code():
     import yaml
 

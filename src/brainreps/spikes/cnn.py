@@ -5,7 +5,8 @@ ground-truth recording is resampled to a common model rate and z-scored; its spi
 are re-binned (sum-preserving) and smoothed with a Gaussian; in every epoch each recording is
 made noisier, to a noise level drawn from the range the model should serve (noise-level-matched
 augmentation), re-z-scored, cut into crops, and the net regresses the smoothed spike rate
-(mean squared error). An ensemble of `n_models` nets is averaged. Inference resamples a trace
+(`loss`: mean squared error plus one minus the Pearson correlation of 40 ms sums per crop, the
+Spikefinder metric). An ensemble of `n_models` nets is averaged. Inference resamples a trace
 to the model rate, runs the ensemble on each finite run, and re-bins the rate (expected spikes
 per sample) back onto the input's samples, so a model trained at 100 Hz serves 30 Hz data.
 """
@@ -30,19 +31,23 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "brainreps-spikes-cnn"
 FORMAT_VERSION = 1
+LOSSES = ("mse", "corr", "mse+corr")
 
 DEFAULTS: dict[str, Any] = {
     "rate": 100.0,  # Hz, the common model rate every trace is resampled to
-    "smoothing": 0.05,  # s, std of the Gaussian the ground-truth spikes are smoothed with
+    "smoothing": 0.02,  # s, std of the Gaussian the ground-truth spikes are smoothed with
     "channels": 24,
     "kernel": 7,
     "dilations": [1, 2, 4, 8, 16, 32],
-    "epochs": 30,
+    "epochs": 20,
     "batch_size": 32,
     "crop": 5.0,  # s per training crop
     "learning_rate": 2e-3,
     "weight_decay": 1e-5,
-    "n_models": 1,  # ensemble size
+    "n_models": 3,  # ensemble size
+    # "mse" on the smoothed rate, "corr" (1 - Pearson r of `corr_bin` sums per crop), or both
+    "loss": "mse+corr",
+    "corr_bin": 0.04,  # s, bin width of the correlation loss (the Spikefinder metric's 40 ms)
     "noise_levels": None,  # [lo, hi] target noise_sigma of the z-scored trace, or None
     "max_noise_factor": 2.0,  # with noise_levels None: up to this x each recording's own level
     "p_clean": 0.25,  # probability a recording is left at its own noise level in an epoch
@@ -108,11 +113,41 @@ def resolve_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
     out.update(params)
     if out["rate"] <= 0 or out["epochs"] < 1 or out["n_models"] < 1 or out["batch_size"] < 1:
         raise ValueError("cnn parameters rate, epochs, n_models and batch_size must be positive")
+    if out["loss"] not in LOSSES:
+        raise ValueError(f"cnn parameter loss must be one of {sorted(LOSSES)}, got {out['loss']!r}")
     if out["noise_levels"] is not None:
         lo, hi = out["noise_levels"]
         if not 0 <= lo <= hi < 1:
             raise ValueError(f"cnn noise_levels must satisfy 0 <= lo <= hi < 1, got {[lo, hi]}")
     return out
+
+
+def _binned(x: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, 1, L) summed into bins of `width` samples: (B, L // width)."""
+    n = x.shape[-1] // width
+    return x[:, 0, : n * width].reshape(x.shape[0], n, width).sum(-1)
+
+
+def _corr_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, width: int):
+    """1 - mean Pearson r of binned prediction and target over the crops whose target varies."""
+    p, t, m = _binned(pred * mask, width), _binned(target * mask, width), _binned(mask, width)
+    full = (m == width).to(p.dtype)
+    n = full.sum(-1).clamp(min=1.0)
+    pc = (p - (p * full).sum(-1, keepdim=True) / n[:, None]) * full
+    tc = (t - (t * full).sum(-1, keepdim=True) / n[:, None]) * full
+    tvar = (tc**2).sum(-1)
+    r = (pc * tc).sum(-1) / ((pc**2).sum(-1) * tvar + 1e-12).sqrt()
+    keep = (tvar > 1e-9).to(p.dtype)
+    return 1.0 - (r * keep).sum() / keep.sum().clamp(min=1.0)
+
+
+def _loss(pred, target, mask, params: dict[str, Any]) -> torch.Tensor:
+    mse = (((pred - target) ** 2) * mask).sum() / mask.sum()
+    if params["loss"] == "mse":
+        return mse
+    width = max(1, int(round(params["corr_bin"] * params["rate"])))
+    corr = _corr_loss(pred, target, mask, width)
+    return corr if params["loss"] == "corr" else mse + corr
 
 
 def build_net(params: dict[str, Any]) -> SpikeCNN:
@@ -222,7 +257,7 @@ def train(
                     y = torch.as_tensor(ys[idx] / target_scale, dtype=torch.float32, device=device)
                     y = y[:, None]
                     m = torch.as_tensor(ms[idx], dtype=torch.float32, device=device)[:, None]
-                    loss = (((net(x) - y) ** 2) * m).sum() / m.sum()
+                    loss = _loss(net(x), y, m, p)
                     opt.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -57,13 +57,14 @@ def cross_validated(
         raise ValueError("leave-one-neuron-out (--folds 0) needs --train-on same")
     module = get_method(method)
     scores = {d: [np.nan] * len(c) for d, (c, _) in data.items()}
-    # with train_on "same" one model per (fold, dataset); with "all" one per fold for all
+    # each group of datasets is trained and scored together: one model per (fold, dataset)
+    # with train_on "same", one per fold for all datasets with "all"
     scored_together = [[d] for d in data] if train_on == "same" else [list(data)]
     for scored in scored_together:
         k = folds or len(data[scored[0]][0])
         for g in range(k):
             calcium, spikes = [], []
-            for d in scored if train_on == "same" else data:
+            for d in scored:
                 c, s = data[d]
                 calcium += [c[i] for i in range(len(c)) if i % k != g]
                 spikes += [s[i] for i in range(len(s)) if i % k != g]

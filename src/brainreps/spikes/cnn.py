@@ -45,7 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate": 2e-3,
     "weight_decay": 1e-5,
     "n_models": 3,  # ensemble size
-    # "mse" on the smoothed rate, "corr" (1 - Pearson r of `corr_bin` sums per crop), or both
+    # "mse" on the smoothed rate, "corr" (1 - Pearson r of `corr_bin` sums per crop; alone it
+    # leaves the rate's scale free), or both
     "loss": "mse+corr",
     "corr_bin": 0.04,  # s, bin width of the correlation loss (the Spikefinder metric's 40 ms)
     "noise_levels": None,  # [lo, hi] target noise_sigma of the z-scored trace, or None

@@ -13,18 +13,9 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from brainreps.spikes import finite_segments
+
 MAD_TO_STD = 1.4826  # std of a Gaussian / its median absolute deviation
-
-
-def finite_segments(trace: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the runs of finite samples in a 1-D array."""
-    finite = np.isfinite(np.asarray(trace, dtype=float))
-    if finite.size == 0:
-        return []
-    edges = np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))
-    starts = np.flatnonzero(edges == 1)
-    stops = np.flatnonzero(edges == -1)
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
 def resampled_length(n: int, fs_in: float, fs_out: float) -> int:
@@ -135,7 +126,7 @@ def to_model_rate(trace: np.ndarray, fs: float, rate: float) -> list[tuple[int, 
     x = np.asarray(trace, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"a trace must be 1-D, got shape {x.shape}")
-    spans = finite_segments(x)
+    spans = list(finite_segments(np.isfinite(x)))
     pieces = normalise_segments([resample_trace(x[a:b], fs, rate) for a, b in spans])
     return [(a, b, p) for (a, b), p in zip(spans, pieces, strict=True)]
 
@@ -189,7 +180,7 @@ def training_recordings(
         c = np.asarray(c, dtype=np.float64)
         s = np.asarray(s, dtype=np.float64)
         c = np.where(np.isfinite(s), c, np.nan)
-        spans = [(a, b) for a, b in finite_segments(c) if b - a >= 2]
+        spans = [(a, b) for a, b in finite_segments(np.isfinite(c)) if b - a >= 2]
         if not spans:
             continue
         xs = normalise_segments([resample_trace(c[a:b], f, rate) for a, b in spans])

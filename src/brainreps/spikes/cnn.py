@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from brainreps.spikes import check_trace
+from brainreps.spikes import check_trace, model_file
 from brainreps.spikes import preprocess as pp
 
 logger = logging.getLogger(__name__)
@@ -345,10 +345,10 @@ def infer(
 def save(model: CNNModel, path: str | Path) -> Path:
     """Write a trained model to `path` (a torch file), atomically."""
     payload = {"params": model.params, "states": model.states, "info": model.info}
-    return pp.save_model_file(payload, path, FORMAT, FORMAT_VERSION)
+    return model_file.save(payload, path, FORMAT, FORMAT_VERSION)
 
 
 def load(path: str | Path) -> CNNModel:
     """Read a model written by `save`; ValueError naming the file when it is not one."""
-    payload = pp.load_model_file(path, FORMAT, "cnn")
+    payload = model_file.load(path, FORMAT, "cnn")
     return CNNModel(params=payload["params"], states=payload["states"], info=payload["info"])

@@ -8,8 +8,6 @@ segments that are processed separately and stay NaN.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
@@ -207,30 +205,3 @@ def add_noise_to_level(
     sigma = np.sqrt((target**2 - level**2) / (1.0 - target**2))
     noisy = [x + sigma * rng.standard_normal(x.size) for x in segments]
     return normalise_segments(noisy)
-
-
-def save_model_file(payload: dict, path: str | Path, fmt: str, version: int) -> Path:
-    """Write a trained model's payload as a torch file tagged with its format, atomically."""
-    import torch
-
-    from brainreps.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save({"format": fmt, "version": version, **payload}, tmp)
-    return Path(path)
-
-
-def load_model_file(path: str | Path, fmt: str, method: str) -> dict:
-    """Read a payload written by `save_model_file`; errors name the file when it is not one."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{method} model file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable torch file: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise ValueError(f"{path} is not a brainreps {method} model (format {fmt!r})")
-    return payload

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from brainreps.spikes import check_trace
+from brainreps.spikes import check_trace, model_file
 from brainreps.spikes import preprocess as pp
 
 logger = logging.getLogger(__name__)
@@ -261,12 +261,12 @@ def save(model: STMModel, path: str | Path) -> Path:
         "theta": {k: torch.as_tensor(v) for k, v in model.theta.items()},
         "info": model.info,
     }
-    return pp.save_model_file(payload, path, FORMAT, FORMAT_VERSION)
+    return model_file.save(payload, path, FORMAT, FORMAT_VERSION)
 
 
 def load(path: str | Path) -> STMModel:
     """Read a model written by `save`; ValueError naming the file when it is not one."""
-    payload = pp.load_model_file(path, FORMAT, "stm")
+    payload = model_file.load(path, FORMAT, "stm")
     return STMModel(
         params=payload["params"],
         pca_mean=payload["pca_mean"].numpy(),

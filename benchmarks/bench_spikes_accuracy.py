@@ -1,10 +1,12 @@
 """Accuracy and speed of the supervised spike-inference methods on the Spikefinder train splits.
 
-Cross-validation (no neuron is scored by a model trained on it): the neurons of every dataset
-(4, 5, 6) are dealt into `--folds` groups (neuron i -> group i mod k); the model of group g
-is trained on the neurons outside group g, of the same dataset (`--train-on same`, the
-default: one model per indicator, as a user would pick) or of all three datasets (`--train-on
-all`: one model for every indicator), and scores the neurons of group g.
+Cross-validation (no neuron is scored by a model trained on it) is the workflow's own:
+`brainreps.spikes.benchmark.run_benchmark` with the folds of `make_folds`. By default every
+neuron of datasets 4, 5 and 6 is scored by a model trained on the other neurons of the same
+dataset (leave one neuron out, `--folds 0`; `--train-on same`: one model per indicator, as a
+user would pick). `--folds K` deals each dataset's neurons into K groups by a seeded
+permutation (`--seed`, the config's `spikes.cv.seed`) instead; `--train-on all` adds every
+neuron of the other two datasets to each fold's training set.
 Reported: mean Spikefinder `corr` (40 ms bins) per dataset and method, next to the published
 train-split entries on the same neurons (deneux/MLspike, friedrich/OASIS, oopsi are model-based
 and fair; stm/chenkov were fitted on these neurons, so their train scores are inflated).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -27,68 +30,46 @@ import numpy as np
 import pandas as pd
 import torch
 
-from brainreps.spikes import get_method, metrics
+from brainreps.data.spikefinder import load_spikefinder, spikefinder_paths
+from brainreps.spikes import SUPERVISED, get_method
+from brainreps.spikes.benchmark import (
+    GroundTruth,
+    MethodSpec,
+    ground_truth_from_recording,
+    run_benchmark,
+    training_data,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "spikefinder"
-FS = 100.0
 PUBLISHED = ("deneux", "friedrich", "oopsi", "stm", "chenkov")
 
 
-def load(dataset: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Calcium traces and spike counts of one train split, trailing NaN padding removed."""
-    ca = pd.read_csv(DATA / "truth" / f"{dataset}.train.calcium.csv.gz").to_numpy(float).T
-    sp = pd.read_csv(DATA / "truth" / f"{dataset}.train.spikes.csv.gz").to_numpy(float).T
-    calcium, spikes = [], []
-    for c, s in zip(ca, sp, strict=True):
-        n = np.flatnonzero(np.isfinite(c))[-1] + 1
-        calcium.append(c[:n])
-        spikes.append(s[:n])
-    return calcium, spikes
+def load(dataset: str) -> GroundTruth:
+    """One train split through the package's Spikefinder loader (as the workflow reads it)."""
+    recording = load_spikefinder(*spikefinder_paths(DATA / "truth", dataset), dataset_id=dataset)
+    return ground_truth_from_recording(recording, dataset)
 
 
-def cross_validated(
-    method: str, data: dict, folds: int, params: dict, train_on: str = "same"
-) -> dict[str, list[float]]:
-    """Per dataset, the corr of every neuron under the model of its held-out group.
-
-    folds 0: leave one neuron out (one group per neuron of the dataset; train_on "same" only).
-    """
-    if folds == 0 and train_on != "same":
-        raise ValueError("leave-one-neuron-out (--folds 0) needs --train-on same")
-    module = get_method(method)
-    scores = {d: [np.nan] * len(c) for d, (c, _) in data.items()}
-    # each group of datasets is trained and scored together: one model per (fold, dataset)
-    # with train_on "same", one per fold for all datasets with "all"
-    scored_together = [[d] for d in data] if train_on == "same" else [list(data)]
-    for scored in scored_together:
-        k = folds or len(data[scored[0]][0])
-        for g in range(k):
-            calcium, spikes = [], []
-            for d in scored:
-                c, s = data[d]
-                calcium += [c[i] for i in range(len(c)) if i % k != g]
-                spikes += [s[i] for i in range(len(s)) if i % k != g]
-            t0 = time.perf_counter()
-            model = module.train(calcium, spikes, FS, **params)
-            print(
-                f"  {method} fold {g} ({'+'.join(scored)}): trained on {len(calcium)} neurons "
-                f"in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-            for d in scored:
-                c, s = data[d]
-                for i in range(g, len(c), k):
-                    scores[d][i] = metrics.corr(s[i], module.infer(c[i], FS, model=model))
-    return scores
-
-
-def unsupervised(method: str, data: dict) -> dict[str, list[float]]:
-    """Per dataset, the corr of every neuron (nothing to train)."""
-    module = get_method(method)
+def cv_config(folds: int, train_on: str, seed: int) -> dict:
+    """The `spikes.cv` config entry these arguments stand for."""
     return {
-        d: [metrics.corr(s_, module.infer(c_, FS)) for c_, s_ in zip(c, s, strict=True)]
-        for d, (c, s) in data.items()
+        "scheme": "leave_one_neuron_out" if folds == 0 else "kfold_neurons",
+        "n_folds": folds,
+        "train_on": {"same": "same_dataset", "all": "all_datasets"}[train_on],
+        "seed": seed,
     }
+
+
+def throughput(method: str, model, trace: np.ndarray, fs: float, repeats: int = 3) -> float:
+    """Samples per second of infer() on one thread (best of `repeats`)."""
+    module = get_method(method)
+    kwargs = {"model": model} if model is not None else {}
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        module.infer(trace, fs, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return trace.size / best
 
 
 def published() -> pd.DataFrame:
@@ -98,29 +79,18 @@ def published() -> pd.DataFrame:
     return df.groupby(["algo", "dset"]).value.mean().unstack()
 
 
-def throughput(method: str, model, trace: np.ndarray, repeats: int = 3) -> float:
-    """Samples per second of infer() on one thread (best of `repeats`)."""
-    module = get_method(method)
-    kwargs = {"model": model} if model is not None else {}
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        module.infer(trace, FS, **kwargs)
-        best = min(best, time.perf_counter() - t0)
-    return trace.size / best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--folds", type=int, default=3, help="groups per dataset; 0 = leave one neuron out"
+        "--folds", type=int, default=0, help="groups per dataset; 0 = leave one neuron out"
     )
     ap.add_argument(
         "--train-on",
         choices=("same", "all"),
         default="same",
-        help="train each fold on the same dataset's other neurons, or on all three datasets'",
+        help="train each fold on the same dataset's other neurons, or add the other datasets'",
     )
+    ap.add_argument("--seed", type=int, default=0, help="seed of the --folds K assignment")
     ap.add_argument("--methods", nargs="+", default=["cnn", "stm", "derivative", "oasis"])
     ap.add_argument("--cnn", default="{}", help="JSON of cnn train params")
     ap.add_argument("--stm", default="{}", help="JSON of stm train params")
@@ -132,6 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"no Spikefinder reference data at {DATA}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     params = {"cnn": json.loads(args.cnn), "stm": json.loads(args.stm)}
     data = {d: load(d) for d in ("4", "5", "6")}
     torch.set_num_threads(args.threads)
@@ -139,19 +110,14 @@ def main() -> None:
         f"cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
         f"cuda: {torch.cuda.is_available()}, load average: {os.getloadavg()[0]:.1f}"
     )
-    rows = []
-    for method in args.methods:
-        t0 = time.perf_counter()
-        if method in ("cnn", "stm"):
-            scores = cross_validated(method, data, args.folds, params[method], args.train_on)
-        else:
-            scores = unsupervised(method, data)
-        print(f"{method}: {time.perf_counter() - t0:.0f} s", flush=True)
-        for d, values in scores.items():
-            rows += [
-                {"method": method, "dset": d, "cell": i, "corr": v} for i, v in enumerate(values)
-            ]
-    per_cell = pd.DataFrame(rows)
+    specs = [MethodSpec(m, m, train=params.get(m, {})) for m in args.methods]
+    t0 = time.perf_counter()
+    result = run_benchmark(
+        data, specs, cv_config(args.folds, args.train_on, args.seed), measures=("corr",)
+    )
+    print(f"cross-validation and scoring: {time.perf_counter() - t0:.0f} s", flush=True)
+    per_cell = result.scores.rename(columns={"dataset": "dset", "value": "corr"})
+    per_cell = per_cell[["method", "dset", "unit", "fold", "corr"]]
     if args.out:
         per_cell.to_csv(args.out, index=False)
     table = per_cell.groupby(["method", "dset"])["corr"].mean().unstack()
@@ -160,31 +126,32 @@ def main() -> None:
     pub.index = [f"published {a}" for a in pub.index]
     print("\nmean corr (40 ms bins) per dataset; ours cross-validated over neurons")
     print(pd.concat([table, pub]).round(3).to_string())
-    for method in ("cnn", "stm"):
-        if method in table.index:
-            for d in ("4", "5"):
-                ratio = table.loc[method, d] / pub.loc["published deneux", d]
-                print(f"{method} / deneux (MLspike) on dataset {d}: {ratio:.2f}")
+    for method in [m for m in args.methods if m in SUPERVISED and m in table.index]:
+        for d in ("4", "5"):
+            ratio = table.loc[method, d] / pub.loc["published deneux", d]
+            print(f"{method} / deneux (MLspike) on dataset {d}: {ratio:.2f}")
 
     # speed: the rule's training job, then inference on one core
     models = {}
     if not args.no_full_train:
-        for method in [m for m in ("cnn", "stm") if m in args.methods]:
-            calcium = [c for c, _ in data.values() for c in c]
-            spikes = [s for _, s in data.values() for s in s]
+        everything = {d: np.arange(len(gt.units)) for d, gt in data.items()}
+        calcium, spikes, rates = training_data(data, everything)
+        for method in [m for m in args.methods if m in SUPERVISED]:
             t0 = time.perf_counter()
-            models[method] = get_method(method).train(calcium, spikes, FS, **params[method])
+            models[method] = get_method(method).train(calcium, spikes, rates, **params[method])
             print(
                 f"train {method} on datasets 4+5+6 ({len(calcium)} neurons, "
                 f"{sum(c.size for c in calcium)} samples at 100 Hz): "
                 f"{time.perf_counter() - t0:.0f} s wall, {torch.get_num_threads()} threads"
             )
     torch.set_num_threads(1)
-    trace = np.concatenate(data["4"][0])[:100_000]
+    ds4 = data["4"]
+    trace = ds4.dff.ravel()
+    trace = trace[np.isfinite(trace)][:100_000]
     for method in args.methods:
-        if method in ("cnn", "stm") and method not in models:
+        if method in SUPERVISED and method not in models:
             continue
-        rate = throughput(method, models.get(method), trace)
+        rate = throughput(method, models.get(method), trace, ds4.fs)
         print(f"inference {method}: {rate:,.0f} samples/s on one core")
 
 

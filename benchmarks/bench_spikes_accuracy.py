@@ -100,8 +100,6 @@ def main() -> None:
         "--threads", type=int, default=2, help="torch threads for training (inference: 1)"
     )
     args = ap.parse_args()
-    if args.folds == 1 or args.folds < 0:
-        ap.error(f"--folds must be 0 (leave one neuron out) or at least 2, got {args.folds}")
     if not DATA.is_dir():
         raise SystemExit(f"no Spikefinder reference data at {DATA}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

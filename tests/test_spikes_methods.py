@@ -174,6 +174,12 @@ def test_folds_never_train_on_a_scored_neuron(cv):
         assert len(folds) == 7 + 2  # 7 neurons in a, 2 (of 2 trials each) in b
 
 
+@pytest.mark.parametrize("n_folds", [1, 0, -2])
+def test_kfold_with_fewer_than_two_folds_is_an_error_naming_the_key(n_folds):
+    with pytest.raises(ValueError, match=f"cv.n_folds must be at least 2, got {n_folds}"):
+        benchmark.make_folds(toy_sets(), {"scheme": "kfold_neurons", "n_folds": n_folds})
+
+
 def test_benchmark_skips_a_missing_supervised_module_with_a_reason(monkeypatch):
     monkeypatch.setitem(spikes.METHODS, "stm", "brainreps.spikes.ghost_stm")
     sets = toy_sets()

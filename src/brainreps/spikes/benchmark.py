@@ -154,6 +154,9 @@ def make_folds(datasets: Mapping[str, GroundTruth], cv: Mapping[str, Any]) -> li
             train = {o: idx for o, idx in all_units.items() if o != name}
             folds.append(Fold(f"{name}:lodo", train, {name: all_units[name]}))
         return folds
+    n_folds = int(cv.get("n_folds", 3))
+    if scheme == "kfold_neurons" and n_folds < 2:
+        raise ValueError(f"cv.n_folds must be at least 2, got {n_folds}")
     train_on = cv.get("train_on", "same_dataset")
     rng = np.random.default_rng(int(cv.get("seed", 0)))
     for name, gt in datasets.items():
@@ -162,11 +165,7 @@ def make_folds(datasets: Mapping[str, GroundTruth], cv: Mapping[str, Any]) -> li
         if n_groups < 2:
             logger.warning("dataset %s has one neuron: no cross-validation fold possible", name)
             continue
-        k = (
-            n_groups
-            if scheme == "leave_one_neuron_out"
-            else min(int(cv.get("n_folds", 3)), n_groups)
-        )
+        k = n_groups if scheme == "leave_one_neuron_out" else min(n_folds, n_groups)
         perm = rng.permutation(n_groups)
         group_fold = np.empty(n_groups, dtype=int)
         group_fold[perm] = np.arange(n_groups) % k

@@ -1,5 +1,6 @@
 # brainreps: deep networks vs mouse visual cortex, and spike inference from calcium imaging.
 # Run `snakemake --cores 2` (embedded default) or with `--configfile config/allen.yaml`.
+# A table of contents: config validation, one file per stage, the default target.
 import sys
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from brainreps.config import ConfigError, validate_config  # noqa: E402
 if not workflow.overwrite_configfiles:
     configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
+# The schema (src/brainreps/schemas) and every cross-section check (brainreps.config_checks),
+# the same as `brainreps check-config`; defaults are filled in.
 try:
-    config.update(validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
+    config.update(validate_config(config))
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -29,17 +32,16 @@ include: "workflow/rules/projection.smk"
 include: "workflow/rules/encoding.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"
-include: "workflow/rules/spikes_train.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        TARGETS,
+        final_targets(),
 
 
-# Keep last: scales every rule's memory/runtime by the retry attempt; declares localrules.
+# Keep last: scales every rule's memory/runtime by the retry attempt.
 include: "workflow/rules/cluster.smk"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import snakemake_command, workflow_env
+from helpers import snakemake_command, workflow_env
 
 from brainreps.data import allen
 from brainreps.data.allen_extract import select_containers, write_extract

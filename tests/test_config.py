@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import yaml
-from conftest import default_config, run_snakemake
+from helpers import default_config, run_snakemake
 
 from brainreps.config import ConfigError, load_config, validate_config
 

@@ -212,8 +212,12 @@ def test_encoding_runs_default_and_explicit():
     config["encoding"] = {"runs": [{"dataset": "allen", "model": "vit"}]}
     assert encoding_runs(config) == [("allen", "vit")]
     config["encoding"] = {"runs": [{"dataset": "allen", "model": "nope"}]}
-    with pytest.raises(ValueError, match="encoding.runs.0.model: no model 'nope'"):
-        encoding_runs(config)
+    from brainreps.config_checks import reference_problems
+
+    assert (
+        "config key encoding.runs.0.model: no model 'nope' (defined: alexnet, resnet, vit)"
+        in reference_problems(config)
+    )
 
 
 def test_config_section_defaults_and_errors():
@@ -234,7 +238,8 @@ def test_config_section_defaults_and_errors():
 
 def test_figures_are_drawn(tmp_path):
     from brainreps.plots import save_figure
-    from brainreps.plots_encoding import FIGURES, area_layer_summary
+    from brainreps.plots.encoding import area_layer_summary
+    from brainreps.plots.registry import FIGURES
 
     X, trials = population(n_stim=60, n_units=8)
     coords = {"area": np.array(["VISp", "VISl"] * 4)}
@@ -247,9 +252,9 @@ def test_figures_are_drawn(tmp_path):
     summary = area_layer_summary(ds)
     visp = ds["normalized_score"].values[coords["area"] == "VISp"]
     np.testing.assert_allclose(summary["VISp"][0], np.median(visp, axis=0))
-    for kind, make in FIGURES.items():
+    for kind, figure in FIGURES["encoding"].items():
         path = tmp_path / f"{kind}.png"
-        save_figure(make(ds, title="t", settings={"dpi": 40}), path, {"dpi": 40})
+        save_figure(figure.draw({"encoding": ds}, {"dpi": 40}, "t"), path, {"dpi": 40})
         assert path.stat().st_size > 1000
     table = encoding_table(ds, model="m")
     assert table.shape[0] == 16 and (table.area != "").all()

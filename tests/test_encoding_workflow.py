@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_config
+from helpers import run_config
 
 from brainreps.encoding.pipeline import encode_stores, resolve_settings
 from brainreps.encoding.runs import encoding_runs

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import run_config, run_snakemake
+from helpers import run_config, run_snakemake
 
 from brainreps.io import read_store, store_attrs, store_groups
 

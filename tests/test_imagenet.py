@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import default_config, run_snakemake
+from helpers import default_config, run_snakemake
 from PIL import Image
 from test_download import CLASSES, make_tar_gz, server, toy_files, write_tree  # noqa: F401
 
@@ -336,7 +336,7 @@ def test_cli_download_fetches_and_extracts(server, tmp_path, capsys):  # noqa: F
 # --- the workflow ------------------------------------------------------------------------------
 
 
-# --cores first: conftest's helper puts --configfile (which takes several values) before the args
+# --cores first: the helper puts --configfile (which takes several values) before the args
 TARGET = ("--cores", "1", "results/stimuli/toynet.zarr")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     assert_same_arrays,
     run_config,
     run_snakemake,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import RUN_CONFIG, run_config, run_snakemake
+from helpers import RUN_CONFIG, run_config, run_snakemake
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import run_config, run_snakemake
+from helpers import run_config, run_snakemake
 
 # rules that re-run whenever any config value changes (the report's copy of the config)
 CONFIG_RECORD = {"report_config"}

@@ -13,6 +13,23 @@ from brainreps.cli import main
 from brainreps.similarity import analysis, rdm, rsa
 from brainreps.similarity.rdm import SimilarityInputError
 
+
+def rsa_settings(**overrides) -> dict:
+    """rsa()'s settings: the schema defaults of similarity.rsa and similarity.seed, overridden."""
+    from brainreps.config import definition_defaults
+
+    section = definition_defaults("similarity")
+    rsa_section = section["rsa"]
+    settings = {
+        "kinds": rsa_section["groups"],
+        "depth_bins": rsa_section["depth_bins"] or None,
+        "min_units": rsa_section["min_units"],
+        "n_splits": rsa_section["n_splits"],
+        "seed": section["seed"],
+    }
+    return settings | overrides
+
+
 N_STIM = 24
 
 
@@ -65,7 +82,9 @@ def _responses(layer_x, ids=None, n_units=60, n_rep=6, seed=1):
     )
 
 
-PARAMS = analysis.SimilarityParams(block_size=64, precision="float64", device="cpu", n_bootstrap=20)
+PARAMS = analysis.SimilarityParams.from_config(
+    {"block_size": 64, "precision": "float64", "device": "cpu", "twonn": {"n_bootstrap": 20}}
+)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +193,7 @@ def test_too_few_stimuli(tmp_path):
 def test_rsa_matches_direct_and_finds_the_source_layer(sim, store_and_layers):
     _, layers = store_and_layers
     resp = _responses(layers["conv1"])
-    res = rsa.rsa(sim, resp, model_name="m", dataset_name="d", n_splits=5, min_units=5)
+    res = rsa.rsa(sim, resp, model_name="m", dataset_name="d", **rsa_settings(n_splits=5))
     groups = list(res["group"].values)
     assert groups[0] == "all" and "area:VISp" in groups and "cre_line:Rorb" in groups
     assert "depth:175" in groups and "depth:375" in groups
@@ -206,10 +225,10 @@ def test_rsa_stimulus_mismatch_errors(sim, store_and_layers):
     _, layers = store_and_layers
     small = _responses(layers["conv1"][:20], ids=_ids(20))
     with pytest.raises(SimilarityInputError, match=r"model.*24 stimuli.*dset.*20"):
-        rsa.rsa(sim, small, model_name="model", dataset_name="dset")
+        rsa.rsa(sim, small, model_name="model", dataset_name="dset", **rsa_settings())
     other = _responses(layers["conv1"], ids=[f"x{i}" for i in range(N_STIM)])
     with pytest.raises(SimilarityInputError, match="not those of"):
-        rsa.rsa(sim, other)
+        rsa.rsa(sim, other, **rsa_settings())
 
 
 def test_rsa_reorders_stimuli_by_id(sim, store_and_layers):
@@ -217,8 +236,8 @@ def test_rsa_reorders_stimuli_by_id(sim, store_and_layers):
     resp = _responses(layers["conv1"])
     perm = np.random.default_rng(2).permutation(N_STIM)
     shuffled = resp.isel(stimulus=perm)
-    a = rsa.rsa(sim, resp, n_splits=2)["rsa"].values
-    b = rsa.rsa(sim, shuffled, n_splits=2)["rsa"].values
+    a = rsa.rsa(sim, resp, **rsa_settings(n_splits=2))["rsa"].values
+    b = rsa.rsa(sim, shuffled, **rsa_settings(n_splits=2))["rsa"].values
     assert np.allclose(a, b, atol=1e-9)
 
 

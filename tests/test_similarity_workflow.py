@@ -81,5 +81,9 @@ def test_default_run_float64_recompute_matches(default_run):
     exact = correlation_matrix(x, precision="float64", layer=layer)
     ok = np.isfinite(exact)
     assert np.abs(stored["correlation"].sel(layer=layer).values[ok] - exact[ok]).max() < 1e-4
-    again = analyze_store(feats, SimilarityParams(n_bootstrap=10, device="cpu"), layers=[layer])
+    again = analyze_store(
+        feats,
+        SimilarityParams.from_config({"twonn": {"n_bootstrap": 10}, "device": "cpu"}),
+        layers=[layer],
+    )
     assert again["linear_dimension"].item() == stored["linear_dimension"].sel(layer=layer).item()

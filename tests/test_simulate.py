@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import default_config
+from helpers import default_config
 from scipy.signal import fftconvolve
 
 from brainreps.config import validate_config

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
+from helpers import (
     REPO,
     SNAKEMAKE,
     assert_same_arrays,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic
+from helpers import synthetic
 
 from brainreps.spikes import cnn, derivative, metrics
 from brainreps.spikes import preprocess as pp
@@ -208,18 +208,6 @@ def test_corr_loss_is_one_minus_the_mean_binned_pearson_r():
         assert float(alone) == pytest.approx(value, abs=1e-9)
     with pytest.raises(ValueError, match="loss must be one of"):
         cnn.resolve_params({"loss": "l1"})
-
-
-def test_schema_defaults_match_the_code():
-    import yaml
-
-    from brainreps.config import SCHEMA_DIR
-    from brainreps.spikes import stm
-
-    defs = yaml.safe_load((SCHEMA_DIR / "spikes.schema.yaml").read_text())["$defs"]
-    for module, name in ((cnn, "cnn_train"), (stm, "stm_train")):
-        schema = {k: v["default"] for k, v in defs[name]["properties"].items()}
-        assert schema == module.DEFAULTS, name
 
 
 def test_train_model_from_a_recording_store(tmp_path):

@@ -176,7 +176,8 @@ def test_folds_never_train_on_a_scored_neuron(cv):
 
 @pytest.mark.parametrize("n_folds", [1, 0, -2])
 def test_kfold_with_fewer_than_two_folds_is_an_error_naming_the_key(n_folds):
-    with pytest.raises(ValueError, match=f"cv.n_folds must be at least 2, got {n_folds}"):
+    message = f"config key spikes.cv.n_folds: {n_folds} is less than the minimum of 2"
+    with pytest.raises(ValueError, match=message):
         benchmark.make_folds(toy_sets(), {"scheme": "kfold_neurons", "n_folds": n_folds})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic
+from helpers import synthetic
 
 from brainreps.spikes import derivative, metrics, stm
 

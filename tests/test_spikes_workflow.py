@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import default_config, run_snakemake
+from helpers import default_config, run_snakemake
 from test_spikes_data import cascade_file, write_pair
 
 from brainreps.config import ConfigError, validate_config
@@ -151,14 +151,10 @@ def test_config_errors_name_the_key(tmp_path):
     config = spikes_config({}, cv={"scheme": "random"})
     with pytest.raises(ConfigError, match="spikes.cv.scheme"):
         validate_config(config)
+    # checked before any rule, by validate_config (so by check-config too: test_config_checks)
     config = spikes_config({"s": {"source": "simulated", "dataset": "missing"}})
-    proc = run_snakemake(
-        tmp_path / "wf", "--nolock", "-n", config=validate_config(config), check=False
-    )
-    assert proc.returncode != 0
-    assert "spikes.ground_truth.s.dataset: 'missing' is not a simulated dataset" in (
-        proc.stdout + proc.stderr
-    )
+    with pytest.raises(ConfigError, match="spikes.ground_truth.s.dataset: 'missing' is not a"):
+        validate_config(config)
 
 
 def test_defaults_fill_in():

@@ -19,6 +19,7 @@ import socket
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import zipfile
@@ -35,6 +36,14 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
 USER_AGENT = f"brainreps/{__version__}"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+def archive_name(url: str) -> str:
+    """The file name a URL is downloaded to: the last segment of its path."""
+    name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+    if not name or name in (".", "..") or "/" in name:
+        raise ValueError(f"cannot name a download after the URL {url!r}")
+    return name
 
 
 class DownloadError(OSError):

@@ -15,8 +15,9 @@ import torch
 import xarray as xr
 
 from brainreps import io
+from brainreps.device import resolve_device
 from brainreps.logs import progress
-from brainreps.models import _first_tensor, deterministic_torch, list_layers, resolve_device
+from brainreps.models import _first_tensor, deterministic_torch, list_layers
 
 logger = logging.getLogger(__name__)
 
@@ -294,21 +295,23 @@ def extract_model_features(
     params: Mapping[str, Any] | None = None,
     inputs: Sequence[str] | None = None,
 ) -> Path:
-    """The features store of one model config entry (arch, weights, layers, ...) on a stimulus set."""
+    """The features store of one model config entry (arch, weights, layers, ...) on a stimulus set.
+
+    Settings the entry leaves out take the schema's defaults (models.<name> in the config).
+    """
+    from brainreps.config import fill_defaults
     from brainreps.models import load_model, select_layers
 
+    spec = fill_defaults("models#model", spec, "model")
     model, preprocess = load_model(
-        spec["arch"],
-        spec.get("weights", "none"),
-        seed=int(spec.get("seed", 0)),
-        input_size=spec.get("input_size"),
+        spec["arch"], spec["weights"], seed=int(spec["seed"]), input_size=spec["input_size"]
     )
-    layers = select_layers(model, spec.get("layers", {"every": 1, "of": "blocks"}))
+    layers = select_layers(model, spec["layers"])
     images, ids = open_images(stimuli_path)
     logger.info(
         "%s (%s weights) on %d images: layers %s",
         spec["arch"],
-        spec.get("weights", "none"),
+        spec["weights"],
         images.shape[0],
         layers,
     )
@@ -318,13 +321,13 @@ def extract_model_features(
         images,
         layers,
         out_path,
-        batch_size=int(spec.get("batch_size", 32)),
-        dtype=spec.get("dtype", "float32"),
+        batch_size=int(spec["batch_size"]),
+        dtype=spec["dtype"],
         device=device,
         params=params if params is not None else dict(spec),
         inputs=inputs if inputs is not None else [str(stimuli_path)],
-        include_pixels=bool(spec.get("include_pixels", True)),
-        include_output=bool(spec.get("include_output", True)),
+        include_pixels=bool(spec["include_pixels"]),
+        include_output=bool(spec["include_output"]),
         stimulus_ids=ids,
         compress=compress,
     )

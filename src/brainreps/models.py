@@ -414,10 +414,3 @@ def deterministic_torch() -> Any:
         yield
     finally:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """`device`, or CUDA when available, else CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

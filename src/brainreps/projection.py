@@ -34,6 +34,7 @@ import torch
 import xarray as xr
 
 from brainreps import io
+from brainreps.device import resolve_device
 from brainreps.logs import progress
 
 logger = logging.getLogger(__name__)
@@ -43,13 +44,6 @@ _DENSE_REGIME = 64.0  # expected nonzeros per row above which entries are drawn 
 _TWO64 = 2.0**64
 _MASK32 = np.uint64(0xFFFFFFFF)
 DEFAULT_CHUNK_BYTES = 64 * 2**20  # feature columns read at once, per chunk of the input
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """`device`, or CUDA when available, else CPU (without importing torchvision)."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def check_density(density: float | str, n_features: int) -> float:

@@ -1,7 +1,28 @@
-# Shared paths and helpers. Every stage appends its outputs to TARGETS (the default target).
+# Every path, wildcard constraint, input function and config helper the stage files share
+# (the workflow-catalog convention: stage files hold rules only), the local rules, and
+# `final_targets()`, the one list of what the default target builds.
+import json
+import os
+import shlex
+import urllib.parse
+from pathlib import Path
+
+from snakemake.resources import Resource
+from snakemake.settings.types import DeploymentMethod
+
+from brainreps.config_checks import model_stimulus_sets as _model_stimulus_sets
+from brainreps.download import archive_name
+from brainreps.encoding.runs import encoding_runs as _encoding_runs
+from brainreps.plots import figure_settings as _figure_settings
+from brainreps.report import software_versions
+from brainreps.spikes import SUPERVISED
+
 RESULTS = "results"
 LOGS = "logs"
-TARGETS = []
+DOWNLOADS_DIR = f"{RESULTS}/downloads"
+SPIKES_DIR = f"{RESULTS}/spikes"
+REPO = Path(workflow.basedir)
+
 
 wildcard_constraints:
     stimuli="[A-Za-z0-9_-]+",
@@ -10,18 +31,304 @@ wildcard_constraints:
     gt="[A-Za-z0-9_-]+",
 
 
+# Downloads and the run record run on the submit host: compute nodes often have no internet.
+localrules:
+    fetch_weights,
+    download_archive,
+    extract_archive,
+    spikes_download,
+    allen_env,
+    allen_extract,
+    report_config,
+    report_versions,
+
+
+# ---- names and paths ---------------------------------------------------------------------
+
+
+def log_path(rule_name, *wildcard_names):
+    """logs/{rule}/{wildcard}_{wildcard}.log, the one log file of a rule."""
+    stem = "_".join(f"{{{w}}}" for w in wildcard_names) or "all"
+    return f"{LOGS}/{rule_name}/{stem}.log"
+
+
+def alternatives(names):
+    """Regex matching exactly the given names (longest first), or nothing."""
+    return "|".join(sorted(names, key=len, reverse=True)) if names else "(?!x)x"
+
+
+def names_of(section):
+    """Regex matching every name of a config section."""
+    return alternatives(config.get(section) or {})
+
+
+def names_with_source(section, source):
+    """Regex matching the names in a config section whose `source` is `source`."""
+    return alternatives([n for n, e in config.get(section, {}).items() if e["source"] == source])
+
+
 def stimulus_set_of(dataset):
     """Name of the stimulus set a dataset was recorded with."""
     return config["datasets"][dataset]["stimuli"]
 
 
-def names_with_source(section, source):
-    """Regex matching the names in a config section whose `source` is `source` (or nothing)."""
-    names = [n for n, entry in config.get(section, {}).items() if entry["source"] == source]
-    return "|".join(names) if names else "(?!x)x"
+def figure_settings(name, **stage_options):
+    """A figure's config entry (figures.<name>) with defaults, plus options of its stage."""
+    settings = _figure_settings(config["figures"].get(name), f"figures.{name}")
+    return {**stage_options, **settings}
 
 
-def log_path(rule_name, *wildcard_names):
-    """logs/{rule}/{wildcard}_{wildcard}.log, the one log file of a rule."""
-    stem = "_".join("{" + w + "}" for w in wildcard_names) or "all"
-    return f"{LOGS}/{rule_name}/{stem}.log"
+# ---- models, features, projection --------------------------------------------------------
+
+
+def model_stimulus_sets(model):
+    """Names of the stimulus sets a model runs on (its optional `stimuli`; absent = all)."""
+    return _model_stimulus_sets(config, model)
+
+
+def model_runs():
+    """(model, stimulus set) pairs: every model with every stimulus set it runs on."""
+    return [(m, s) for m in config["models"] for s in model_stimulus_sets(m)]
+
+
+def model_settings(model):
+    """A model's config entry minus `stimuli`: exactly what its features depend on."""
+    return {k: v for k, v in config["models"][model].items() if k != "stimuli"}
+
+
+def features_settings():
+    """The features section minus the GPU request: what the stored activations depend on."""
+    return {k: v for k, v in config["features"].items() if k != "gpu"}
+
+
+def gpu_request(wildcards):
+    """GPUs a features/projection job asks for on SLURM: features.gpu (0 locally)."""
+    return int(config["features"]["gpu"])
+
+
+# ---- encoding ----------------------------------------------------------------------------
+
+ENCODING_RUNS = _encoding_runs(config)
+ENCODING_FIGURES = ("layers", "best_layer", "distribution")
+
+
+def encoding_settings():
+    """The encoding section minus `runs`: exactly what a score depends on."""
+    return {k: v for k, v in config["encoding"].items() if k != "runs"}
+
+
+# ---- similarity --------------------------------------------------------------------------
+
+SIMILARITY_FIGURES = ("layer_matrices", "rdms", "sparseness", "dimension", "histograms")
+
+
+def similarity_settings():
+    """What the per-layer results depend on: the section minus figure and RSA settings."""
+    return {k: v for k, v in config["similarity"].items() if k not in ("plot_layers", "rsa")}
+
+
+def similarity_rsa_runs():
+    """(model, dataset) pairs whose stimulus set has a similarity store."""
+    runs = set(model_runs())
+    return [
+        (m, d) for m in config["models"] for d in config["datasets"]
+        if (m, stimulus_set_of(d)) in runs
+    ]
+
+
+def similarity_source(wildcards):
+    """The features store, or the projection store when similarity.use_projection is set."""
+    kind = "projection" if config["similarity"]["use_projection"] else "features"
+    return f"{RESULTS}/{kind}/{wildcards.model}/{wildcards.stimuli}.zarr"
+
+
+def _small_set(stimuli):
+    return config["stimulus_sets"][stimuli].get("n_images", 10**9) <= 1000
+
+
+def similarity_threads(wildcards):
+    """1 for small stimulus sets (their products run on one BLAS thread anyway), else 2."""
+    return 1 if _small_set(wildcards.stimuli) else 2
+
+
+def similarity_mem_mb(wildcards):
+    """Memory: small sets need little; N = 5,000 x 20 layers needs ~8 GB (RDMs + Grams)."""
+    return 2000 if _small_set(wildcards.stimuli) else 16000
+
+
+# ---- ImageNet archives -------------------------------------------------------------------
+
+# archive file name -> its URL and checksum (config_checks makes the names unique)
+DOWNLOADS = {
+    archive_name(entry["url"]): {k: entry.get(k) for k in ("url", "sha256", "md5")}
+    for entry in config["stimulus_sets"].values()
+    if entry["source"] == "imagenet" and "url" in entry
+}
+
+
+def download_entry(archive):
+    """The registered URL and checksum of an archive file name."""
+    if archive not in DOWNLOADS:
+        raise WorkflowError(
+            f"no download is configured for {DOWNLOADS_DIR}/{archive} "
+            f"(configured: {', '.join(sorted(DOWNLOADS)) or 'none'})"
+        )
+    return DOWNLOADS[archive]
+
+
+def imagenet_folder_input(wildcards):
+    """The extracted archive a stimulus set samples from (nothing for a local folder)."""
+    entry = config["stimulus_sets"][wildcards.stimuli]
+    if "url" in entry:
+        return {"folder": f"{DOWNLOADS_DIR}/extracted/{archive_name(entry['url'])}"}
+    return {}
+
+
+def imagenet_mem_mb(wildcards):
+    """Memory for the pixel array plus a margin (1000 classes assumed when not limited)."""
+    entry = config["stimulus_sets"][wildcards.stimuli]
+    n_classes = entry.get("max_classes") or len(entry.get("classes") or []) or 1000
+    pixel_mb = n_classes * entry["n_per_class"] * entry["size"] ** 2 * 3 / 2**20
+    return int(1000 + 2 * pixel_mb)
+
+
+# ---- Allen Brain Observatory ---------------------------------------------------------------
+# allen_extract runs in the allensdk environment, which pins an old numpy/pandas:
+#   - with `--sdm conda` (clusters): the `conda:` env envs/allensdk.yaml, its `python`;
+#   - otherwise: $BRAINREPS_ALLEN_PYTHON if set, else the repo's .venv-allen, which the rule
+#     allen_env builds with `make allen-env` the first time it runs (a no-op once built).
+
+ALLEN_ENV_STAMP = REPO / ".venv-allen" / ".installed"
+ALLEN_EXTRACT = REPO / "src" / "brainreps" / "data" / "allen_extract.py"
+
+
+def allen_python():
+    """The interpreter that runs allen_extract.py, and whether it is the make-built venv."""
+    explicit = os.environ.get("BRAINREPS_ALLEN_PYTHON")
+    if explicit:
+        return explicit, False
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python", False
+    return str(REPO / ".venv-allen" / "bin" / "python"), True
+
+
+ALLEN_PYTHON, ALLEN_LOCAL_VENV = allen_python()
+
+
+def allen_dataset_of(stimuli):
+    """The allen dataset whose templates a stimulus set of source allen uses."""
+    return config["stimulus_sets"][stimuli]["dataset"]
+
+
+def allen_selection(dataset):
+    """The container selection of an allen dataset, as JSON for allen_extract.py."""
+    entry = config["datasets"][dataset]
+    skip = ("source", "stimuli", "segment_window")
+    return json.dumps({k: v for k, v in entry.items() if k not in skip}, sort_keys=True)
+
+
+# ---- spike inference ---------------------------------------------------------------------
+
+GROUND_TRUTH = config["spikes"]["ground_truth"]
+SPIKES_METHODS = config["spikes"]["methods"]
+SPIKES_TRAINING = config["spikes"]["training"]
+
+
+def spikes_data_input(wildcards):
+    """What a ground-truth store is made from: a download, a simulated recording, or files."""
+    entry = GROUND_TRUTH[wildcards.gt]
+    if entry["source"] == "simulated":
+        return {"recording": f"{RESULTS}/recordings/{entry['dataset']}.zarr"}
+    if "url" in entry:
+        return {"download": f"{RESULTS}/downloads/spikes/{wildcards.gt}.download"}
+    return {"files": local_ground_truth_files(entry)}
+
+
+def local_ground_truth_files(entry):
+    """The local files a path entry reads, so that a changed file re-runs its store."""
+    path = Path(entry["path"])
+    if path.is_file():
+        return [str(path)]
+    if entry["source"] == "cascade":
+        return sorted(str(p) for p in path.rglob("*.mat"))
+    from brainreps.data.spikefinder import spikefinder_paths
+
+    try:
+        found = spikefinder_paths(path, str(entry["dataset_id"]), entry["split"])
+    except FileNotFoundError:
+        return []  # the rule reports what is missing
+    return [str(p) for p in found if p is not None]
+
+
+def spikes_method_name(label):
+    """Registered method behind a configured label (default: the label itself)."""
+    return (SPIKES_METHODS.get(label) or {}).get("method", label)
+
+
+def spikes_train_labels():
+    """Configured method labels with a supervised method that get a final model."""
+    wanted = SPIKES_TRAINING["methods"]
+    labels = [l for l in SPIKES_METHODS if spikes_method_name(l) in SUPERVISED]
+    return [l for l in labels if wanted is None or l in wanted]
+
+
+def spikes_train_sets():
+    """Training-set name -> ground-truth dataset names (default: one set per dataset)."""
+    return SPIKES_TRAINING["sets"] or {gt: [gt] for gt in GROUND_TRUTH}
+
+
+# ---- cluster -------------------------------------------------------------------------------
+
+SCALED_BY_ATTEMPT = ("mem_mb", "runtime")
+
+
+def times_attempt(resource):
+    """A resource whose value is the declared one times the retry attempt (1 on the first)."""
+
+    def scaled(wildcards, **kwargs):
+        value = resource.evaluate(wildcards, **kwargs)._value
+        attempt = kwargs.get("attempt", 1)
+        return value * attempt if isinstance(value, int) and not isinstance(value, bool) else value
+
+    return Resource(resource.name, scaled, raw=resource.raw)
+
+
+# ---- the default target --------------------------------------------------------------------
+
+
+def final_targets():
+    """Everything `snakemake` builds by default: every stage's tables, stores and figures."""
+    targets = [f"{RESULTS}/figures/data/stimuli_{s}.png" for s in config["stimulus_sets"]]
+    targets += [f"{RESULTS}/figures/data/recording_{d}.png" for d in config["datasets"]]
+    for model, stimuli in model_runs():
+        targets += [
+            f"{RESULTS}/features/{model}/{stimuli}.zarr",
+            f"{RESULTS}/projection/{model}/{stimuli}.zarr",
+            f"{RESULTS}/similarity/{model}/{stimuli}_layers.csv",
+            f"{RESULTS}/similarity/{model}/{stimuli}_layer_pairs.csv",
+        ]
+        targets += [
+            f"{RESULTS}/figures/similarity/{model}/{stimuli}_{figure}.png"
+            for figure in SIMILARITY_FIGURES
+        ]
+    for model, dataset in similarity_rsa_runs():
+        targets += [
+            f"{RESULTS}/similarity/{model}/{dataset}_rsa.csv",
+            f"{RESULTS}/figures/similarity/{model}/{dataset}_rsa.png",
+        ]
+    for dataset, model in ENCODING_RUNS:
+        targets.append(f"{RESULTS}/encoding/{model}/{dataset}.csv")
+        targets += [
+            f"{RESULTS}/figures/encoding/{model}/{dataset}_{figure}.png"
+            for figure in ENCODING_FIGURES
+        ]
+    if GROUND_TRUTH:
+        targets += [f"{RESULTS}/figures/spikes/scores.png", f"{RESULTS}/figures/spikes/noise.png"]
+        targets += [f"{RESULTS}/figures/spikes/examples_{gt}.png" for gt in GROUND_TRUTH]
+    targets += [
+        f"{SPIKES_DIR}/models/{label}_{trainset}.pt"
+        for label in spikes_train_labels()
+        for trainset in spikes_train_sets()
+    ]
+    targets += [f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"]
+    return targets

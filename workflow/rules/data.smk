@@ -1,4 +1,5 @@
-# Data stage: stimulus sets, recordings (simulated / Allen), trial responses, data figures.
+# Data stage: stimulus sets (embedded, ImageNet subsets, Allen templates), recordings
+# (simulated, Allen), trial responses, and the data figures.
 
 
 rule stimuli_embedded:
@@ -59,22 +60,24 @@ rule trial_responses:
 rule stimuli_figure:
     """A montage of a stimulus set."""
     input:
-        f"{RESULTS}/stimuli/{{stimuli}}.zarr",
+        stimuli=f"{RESULTS}/stimuli/{{stimuli}}.zarr",
     output:
-        report(
+        stimuli=report(
             f"{RESULTS}/figures/data/stimuli_{{stimuli}}.png",
             caption="../report/stimuli.rst",
             category="Data",
         ),
     params:
-        figure=lambda w: config.get("figures", {}).get("stimuli", {}),
+        stage="data",
+        settings=lambda w: {"stimuli": figure_settings("stimuli")},
+        title=lambda w: f"stimulus set {w.stimuli}",
     log:
         log_path("stimuli_figure", "stimuli"),
     resources:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/stimuli_figure.py"
+        "../scripts/figures.py"
 
 
 rule recording_figure:
@@ -83,28 +86,23 @@ rule recording_figure:
         recording=f"{RESULTS}/recordings/{{dataset}}.zarr",
         responses=f"{RESULTS}/responses/{{dataset}}.zarr",
     output:
-        report(
+        recording=report(
             f"{RESULTS}/figures/data/recording_{{dataset}}.png",
             caption="../report/recording.rst",
             category="Data",
         ),
     params:
-        figure=lambda w: config.get("figures", {}).get("recording", {}),
+        stage="data",
+        settings=lambda w: {"recording": figure_settings("recording")},
+        title=lambda w: f"recording {w.dataset}",
     log:
         log_path("recording_figure", "dataset"),
     resources:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/recording_figure.py"
+        "../scripts/figures.py"
 
-
-TARGETS.extend(
-    expand(f"{RESULTS}/figures/data/stimuli_{{stimuli}}.png", stimuli=config["stimulus_sets"])
-)
-TARGETS.extend(
-    expand(f"{RESULTS}/figures/data/recording_{{dataset}}.png", dataset=config["datasets"])
-)
 
 include: "data_imagenet.smk"
 include: "data_allen.smk"

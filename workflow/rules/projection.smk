@@ -8,8 +8,8 @@ rule project_features:
     output:
         directory(f"{RESULTS}/projection/{{model}}/{{stimuli}}.zarr"),
     params:
-        projection=config.get("projection", {}),
-        device=config.get("features", {}).get("device"),
+        projection=config["projection"],
+        device=config["features"]["device"],
     threads: 2
     log:
         log_path("project_features", "model", "stimuli"),
@@ -19,10 +19,3 @@ rule project_features:
         gpu=gpu_request,
     script:
         "../scripts/project_features.py"
-
-
-TARGETS.extend(
-    f"{RESULTS}/projection/{_model}/{_set}.zarr"
-    for _model in config.get("models") or {}
-    for _set in model_stimulus_sets(_model)
-)

@@ -1,6 +1,5 @@
 # The report: `snakemake --report results/report.html` gathers every figure marked report(...)
 # (captions in workflow/report/), the configuration used and the software versions.
-from brainreps.report import software_versions  # src/ is on sys.path (Snakefile)
 
 
 report: "../report/workflow.rst"
@@ -42,6 +41,3 @@ rule report_versions:
         runtime=5,
     script:
         "../scripts/report_versions.py"
-
-
-TARGETS.extend([f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"])

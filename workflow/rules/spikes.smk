@@ -1,51 +1,6 @@
 # Spike inference: ground-truth datasets (Spikefinder, CASCADE, the simulated recording) into
 # recording stores, every configured method cross-validated on them (tidy scores + inferred
-# rates), a noise-robustness sweep, and figures.
-from pathlib import Path
-
-SPIKES = config.get("spikes", {})
-GROUND_TRUTH = SPIKES.get("ground_truth", {})
-SPIKES_DIR = f"{RESULTS}/spikes"
-
-for _gt, _entry in GROUND_TRUTH.items():
-    if _entry["source"] == "simulated":
-        _ds = config["datasets"].get(_entry["dataset"])
-        if _ds is None or _ds["source"] != "simulated":
-            raise WorkflowError(
-                f"config key spikes.ground_truth.{_gt}.dataset: {_entry['dataset']!r} is not a "
-                f"simulated dataset in `datasets` (simulated: "
-                f"{', '.join(n for n, d in config['datasets'].items() if d['source'] == 'simulated') or 'none'})"
-            )
-
-
-localrules:
-    spikes_download,
-
-
-def spikes_data_input(wildcards):
-    """What a ground-truth store is made from: a download, a simulated recording, or nothing."""
-    entry = GROUND_TRUTH[wildcards.gt]
-    if entry["source"] == "simulated":
-        return {"recording": f"{RESULTS}/recordings/{entry['dataset']}.zarr"}
-    if "url" in entry:
-        return {"download": f"{RESULTS}/downloads/spikes/{wildcards.gt}.download"}
-    return {"files": local_ground_truth_files(entry)}
-
-
-def local_ground_truth_files(entry):
-    """The local files a path entry reads, so that a changed file re-runs its store."""
-    path = Path(entry["path"])
-    if path.is_file():
-        return [str(path)]
-    if entry["source"] == "cascade":
-        return sorted(str(p) for p in path.rglob("*.mat"))
-    from brainreps.data.spikefinder import spikefinder_paths
-
-    try:
-        found = spikefinder_paths(path, str(entry["dataset_id"]), entry.get("split", "train"))
-    except FileNotFoundError:
-        return []  # the rule reports what is missing
-    return [str(p) for p in found if p is not None]
+# rates), a noise-robustness sweep, figures, and the final supervised models (spikes_train).
 
 
 rule spikes_download:
@@ -93,9 +48,9 @@ rule spikes_benchmark:
         models=directory(f"{SPIKES_DIR}/cv_models"),
     params:
         names=list(GROUND_TRUTH),
-        methods=SPIKES.get("methods", {}),
-        cv=SPIKES.get("cv", {}),
-        measures=SPIKES.get("measures", ["corr", "rank"]),
+        methods=SPIKES_METHODS,
+        cv=config["spikes"]["cv"],
+        measures=config["spikes"]["measures"],
     threads: 2
     log:
         log_path("spikes_benchmark"),
@@ -116,8 +71,8 @@ rule spikes_noise:
         summary=f"{SPIKES_DIR}/noise_summary.csv",
     params:
         names=list(GROUND_TRUTH),
-        methods=SPIKES.get("methods", {}),
-        noise=SPIKES.get("noise", {}),
+        methods=SPIKES_METHODS,
+        noise=config["spikes"]["noise"],
     threads: 2
     log:
         log_path("spikes_noise"),
@@ -128,26 +83,51 @@ rule spikes_noise:
         "../scripts/spikes_noise.py"
 
 
+rule spikes_train:
+    """A supervised method trained on every unit of a training set: the reusable model file."""
+    input:
+        data=lambda w: expand(f"{SPIKES_DIR}/data/{{gt}}.zarr", gt=spikes_train_sets()[w.trainset]),
+    output:
+        f"{SPIKES_DIR}/models/{{method}}_{{trainset}}.pt",
+    params:
+        method=lambda w: spikes_method_name(w.method),
+        train=lambda w: (SPIKES_METHODS.get(w.method) or {}).get("train", {}),
+        device=SPIKES_TRAINING["device"],
+    wildcard_constraints:
+        method=alternatives(spikes_train_labels()),
+        trainset=alternatives(spikes_train_sets()),
+    threads: 2
+    log:
+        log_path("spikes_train", "method", "trainset"),
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=int(SPIKES_TRAINING["gpu"]),
+    script:
+        "../scripts/spikes_train.py"
+
+
 rule spikes_figure_scores:
     """Per-method score distributions per dataset."""
     input:
-        f"{SPIKES_DIR}/benchmark.csv",
+        scores=f"{SPIKES_DIR}/benchmark.csv",
     output:
-        report(
+        scores=report(
             f"{RESULTS}/figures/spikes/scores.png",
             caption="../report/spikes_scores.rst",
             category="Spike inference",
         ),
     params:
-        figure=config.get("figures", {}).get("spikes_scores", {}),
-        kind="scores",
+        stage="spikes",
+        settings=lambda w: {"scores": figure_settings("spikes_scores")},
+        title=lambda w: f"spike inference, cross-validated: {', '.join(GROUND_TRUTH)}",
     log:
         log_path("spikes_figure_scores"),
     resources:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/spikes_figure.py"
+        "../scripts/figures.py"
 
 
 rule spikes_figure_examples:
@@ -156,51 +136,46 @@ rule spikes_figure_examples:
         data=f"{SPIKES_DIR}/data/{{gt}}.zarr",
         rates=f"{SPIKES_DIR}/rates/{{gt}}.zarr",
     output:
-        report(
+        examples=report(
             f"{RESULTS}/figures/spikes/examples_{{gt}}.png",
             caption="../report/spikes_examples.rst",
             category="Spike inference",
         ),
     params:
-        figure=config.get("figures", {}).get("spikes_examples", {}),
-        n_examples=SPIKES.get("examples", 3),
-        kind="examples",
+        stage="spikes",
+        settings=lambda w: {
+            "examples": figure_settings(
+                "spikes_examples", n_examples=config["spikes"]["examples"]
+            )
+        },
+        title=lambda w: f"spike inference on {w.gt}: example neurons",
     log:
         log_path("spikes_figure_examples", "gt"),
     resources:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/spikes_figure.py"
+        "../scripts/figures.py"
 
 
 rule spikes_figure_noise:
     """Score vs SNR per method, with the SNR where each method's score halves."""
     input:
-        f"{SPIKES_DIR}/noise_summary.csv",
+        summary=f"{SPIKES_DIR}/noise_summary.csv",
     output:
-        report(
+        noise=report(
             f"{RESULTS}/figures/spikes/noise.png",
             caption="../report/spikes_noise.rst",
             category="Spike inference",
         ),
     params:
-        figure=config.get("figures", {}).get("spikes_noise", {}),
-        kind="noise",
+        stage="spikes",
+        settings=lambda w: {"noise": figure_settings("spikes_noise")},
+        title=lambda w: f"noise robustness of spike inference: {', '.join(GROUND_TRUTH)}",
     log:
         log_path("spikes_figure_noise"),
     resources:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/spikes_figure.py"
-
-
-if GROUND_TRUTH:
-    TARGETS.extend(
-        [
-            f"{RESULTS}/figures/spikes/scores.png",
-            f"{RESULTS}/figures/spikes/noise.png",
-            *expand(f"{RESULTS}/figures/spikes/examples_{{gt}}.png", gt=GROUND_TRUTH),
-        ]
-    )
+        "../scripts/figures.py"

@@ -14,10 +14,10 @@ with log_to(snakemake.log[0]), threadpool_limits(snakemake.threads):
         io.read_store(snakemake.input.responses, "responses", load=True),
         model_name=f"{model} ({snakemake.input.similarity})",
         dataset_name=f"{dataset} ({snakemake.input.responses})",
-        kinds=settings.get("groups", ["area", "cre_line", "depth"]),
-        depth_bins=settings.get("depth_bins") or None,
-        min_units=settings.get("min_units", 5),
-        n_splits=settings.get("n_splits", 20),
+        kinds=settings["groups"],
+        depth_bins=settings["depth_bins"] or None,
+        min_units=settings["min_units"],
+        n_splits=settings["n_splits"],
         seed=snakemake.params.seed,
     )
     labels = {"model": model, "dataset": dataset}

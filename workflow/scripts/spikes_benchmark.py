@@ -1,10 +1,10 @@
 """Rule spikes_benchmark: every method on every ground-truth dataset, cross-validated."""
 
 from brainreps.logs import log_to
-from brainreps.spikes.benchmark import benchmark_rule
+from brainreps.spikes.pipeline import benchmark_stores
 
 with log_to(snakemake.log[0]):
-    benchmark_rule(
+    benchmark_stores(
         names=snakemake.params.names,
         data=list(snakemake.input.data),
         methods=snakemake.params.methods,

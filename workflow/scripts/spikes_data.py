@@ -1,8 +1,8 @@
 """Rule spikes_data: a ground-truth dataset as a recording store with spikes."""
 
+from brainreps.data.ground_truth import ground_truth_recording
 from brainreps.io import write_store
 from brainreps.logs import log_to
-from brainreps.spikes.benchmark import ground_truth_recording
 
 with log_to(snakemake.log[0]) as log:
     entry = dict(snakemake.params.entry)

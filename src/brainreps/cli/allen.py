@@ -9,6 +9,10 @@ import subprocess
 from pathlib import Path
 
 from brainreps.cli import CLIError
+from brainreps.config import definition_defaults
+
+ALLEN = definition_defaults("allen#allen_dataset")
+TEMPLATES = definition_defaults("allen#allen_stimuli")
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,11 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="HDF5 file to write")
     p.add_argument("--nwb", nargs="+", help="local Brain Observatory NWB files (no network)")
-    p.add_argument("--cache-dir", default="allen_cache", help="BrainObservatoryCache folder")
-    p.add_argument("--areas", nargs="*", default=["VISp"], help="targeted structures")
-    p.add_argument("--depths", nargs="*", type=int, default=[], help="imaging depths (um)")
-    p.add_argument("--cre-lines", nargs="*", default=[], help="Cre lines")
-    p.add_argument("--max-containers", type=int, default=1, help="at most this many containers")
+    p.add_argument("--cache-dir", default=ALLEN["cache_dir"], help="BrainObservatoryCache folder")
+    p.add_argument(
+        "--areas", nargs="*", default=ALLEN["targeted_structures"], help="targeted structures"
+    )
+    p.add_argument(
+        "--depths", nargs="*", type=int, default=ALLEN["imaging_depths"], help="depths (um)"
+    )
+    p.add_argument("--cre-lines", nargs="*", default=ALLEN["cre_lines"], help="Cre lines")
+    p.add_argument(
+        "--max-containers",
+        type=int,
+        default=ALLEN["max_containers"],
+        help="at most this many containers",
+    )
     p.add_argument(
         "--python",
         help="interpreter of the allensdk environment "
@@ -40,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--segment-window",
         nargs=2,
         type=float,
-        default=[-0.5, 1.0],
+        default=ALLEN["segment_window"],
         help="s around each onset kept per trial when several sessions are merged",
     )
     p.set_defaults(func=_recording)
@@ -48,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("allen-stimuli", help="the natural scenes templates as a stimuli store")
     p.add_argument("extract", help="HDF5 file written by allen-extract")
     p.add_argument("--out", required=True, help="stimuli store to write (.zarr)")
-    p.add_argument("--size", type=int, default=224, help="height after resizing (0: native)")
+    p.add_argument(
+        "--size", type=int, default=TEMPLATES["size"], help="height after resizing (0: native)"
+    )
     p.add_argument("--square", action="store_true", help="centre-crop to size x size")
     p.set_defaults(func=_stimuli)
 

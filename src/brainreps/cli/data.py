@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import copy
+import os
 
-from brainreps.config import SCHEMA_DIR, load_config
+from brainreps.config import definition_defaults, fill_defaults, load_config
+
+EMBEDDED = definition_defaults("data#embedded_stimuli")
+SIMULATION = definition_defaults("data#simulation")
+RESPONSES = definition_defaults("data#responses")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,27 +18,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML config file")
     p.set_defaults(func=_check_config)
 
+    p = sub.add_parser(
+        "compare-results",
+        help="compare two results/ trees bit for bit (every store array and CSV table)",
+    )
+    p.add_argument("first", help="a results folder")
+    p.add_argument("second", help="another results folder")
+    p.add_argument(
+        "--ignore-columns",
+        nargs="*",
+        default=[],
+        help="CSV columns not compared (timings, e.g. infer_seconds)",
+    )
+    p.set_defaults(func=_compare_results)
+
     p = sub.add_parser("stimuli", help="the embedded default stimuli (scikit-image photographs)")
-    p.add_argument("--n-images", type=int, default=120)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-images", type=int, default=EMBEDDED["n_images"])
+    p.add_argument("--size", type=int, default=EMBEDDED["size"])
+    p.add_argument("--seed", type=int, default=EMBEDDED["seed"])
     p.add_argument("--out", required=True, help="output stimuli store (.zarr)")
     p.set_defaults(func=_stimuli)
 
     p = sub.add_parser("simulate", help="simulate a two-photon recording of a model V1 population")
     p.add_argument("--stimuli", required=True, help="stimuli store (.zarr)")
-    p.add_argument("--n-units", type=int, default=None)
-    p.add_argument("--n-repeats", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--n-units", type=int, default=SIMULATION["n_units"])
+    p.add_argument("--n-repeats", type=int, default=SIMULATION["n_repeats"])
+    p.add_argument("--seed", type=int, default=SIMULATION["seed"])
     p.add_argument("--out", required=True, help="output recording store (.zarr)")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("responses", help="trial responses and split-half reliability")
     p.add_argument("--recording", required=True, help="recording store (.zarr)")
     p.add_argument("--stimuli", required=True, help="stimuli store the recording showed")
-    p.add_argument("--response-window", type=float, nargs=2, default=None, metavar=("START", "END"))
-    p.add_argument("--baseline-window", type=float, nargs=2, default=None, metavar=("START", "END"))
-    p.add_argument("--n-splits", type=int, default=None)
+    p.add_argument(
+        "--response-window",
+        type=float,
+        nargs=2,
+        default=RESPONSES["response_window"],
+        metavar=("START", "END"),
+    )
+    p.add_argument(
+        "--baseline-window",
+        type=float,
+        nargs=2,
+        default=RESPONSES["baseline_window"],
+        metavar=("START", "END"),
+    )
+    p.add_argument("--n-splits", type=int, default=RESPONSES["n_splits"])
     p.add_argument("--out", required=True, help="output responses store (.zarr)")
     p.set_defaults(func=_responses)
 
@@ -45,15 +75,26 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_results(args: argparse.Namespace) -> int:
+    from brainreps.compare import compare_results, csv_tables, store_arrays
+
+    for folder in (args.first, args.second):
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"no results folder {folder}")
+    differences = compare_results(args.first, args.second, tuple(args.ignore_columns))
+    n_arrays, n_tables = len(store_arrays(args.first)), len(csv_tables(args.first))
+    if differences:
+        print("\n".join(differences))
+        print(f"{len(differences)} difference(s) ({n_arrays} arrays, {n_tables} tables compared)")
+        return 1
+    print(f"identical: {n_arrays} arrays and {n_tables} CSV tables, bit for bit")
+    return 0
+
+
 def _params(definition: str, args: argparse.Namespace, keys: tuple[str, ...]) -> dict:
     """The schema defaults of a data.schema.yaml definition, with the options the user gave."""
-    import yaml
-
-    with open(SCHEMA_DIR / "data.schema.yaml") as fh:
-        props = yaml.safe_load(fh)["$defs"][definition]["properties"]
-    params = {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
-    params.update({k: getattr(args, k) for k in keys if getattr(args, k) is not None})
-    return params
+    given = {k: getattr(args, k) for k in keys}
+    return fill_defaults(f"data#{definition}", given, f"brainreps {args.command} options")
 
 
 def _stimuli(args: argparse.Namespace) -> int:

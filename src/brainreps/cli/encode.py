@@ -20,8 +20,26 @@ from typing import Any
 import numpy as np
 
 from brainreps.cli import CLIError
+from brainreps.config import definition_defaults, schema_default
 
 logger = logging.getLogger(__name__)
+
+MODEL = definition_defaults("models#model")
+ENCODING = definition_defaults("encoding")
+
+
+def layer_spec_text(spec: Any) -> str:
+    """A select_layers spec as the --layers text that parse_layer_spec reads back."""
+    if isinstance(spec, dict) and "every" in spec:
+        return f"every:{spec['every']}:{spec.get('of', 'leaves')}"
+    if isinstance(spec, dict):
+        return f"pattern:{spec['pattern']}"
+    return " ".join(spec)
+
+
+def source_name(args: argparse.Namespace) -> str:
+    """The responses file a run scores, for figure titles."""
+    return Path(args.responses or args.trials).name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,38 +60,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--unit-area", help="optional .npy of each unit's brain area (units)")
     model = p.add_argument_group("model")
     model.add_argument("--model", required=True, help="torchvision/timm architecture name")
-    model.add_argument("--weights", default="none", help="none | default | a weights name")
+    model.add_argument(
+        "--weights", default=MODEL["weights"], help="none | default | a weights name"
+    )
     model.add_argument(
         "--layers",
         nargs="+",
-        default=["every:1:blocks"],
+        default=[layer_spec_text(MODEL["layers"])],
         help="layer names, or pattern:REGEX, or every:N[:leaves|blocks|all] "
-        "(default every:1:blocks); see --list-layers",
+        "(default %(default)s); see --list-layers",
     )
     model.add_argument("--list-layers", action="store_true", help="print layer names and exit")
     model.add_argument(
-        "--input-size", type=int, default=None, help="crop size (default: the weights' own)"
+        "--input-size",
+        type=int,
+        default=MODEL["input_size"],
+        help="crop size (default: the weights' own)",
     )
-    model.add_argument("--seed", type=int, default=0, help="model init, projection and CV seed")
-    model.add_argument("--batch-size", type=int, default=32)
-    model.add_argument("--feature-dtype", default="float32", choices=["float32", "float16"])
-    model.add_argument("--device", default=None, help="torch device (default: cuda if any)")
+    model.add_argument(
+        "--seed", type=int, default=MODEL["seed"], help="model init, projection and CV seed"
+    )
+    model.add_argument("--batch-size", type=int, default=MODEL["batch_size"])
+    model.add_argument("--feature-dtype", default=MODEL["dtype"], choices=["float32", "float16"])
+    model.add_argument(
+        "--device",
+        default=schema_default("models#features", "device"),
+        help="torch device (default: cuda if any)",
+    )
     proj = p.add_argument_group("projection")
-    proj.add_argument("--n-components", type=int, default=None, help="default 4096")
-    proj.add_argument("--eps", type=float, default=None, help="k from the JL bound instead")
+    proj.add_argument(
+        "--n-components",
+        type=int,
+        default=schema_default("models#projection", "n_components"),
+        help="default 4096",
+    )
+    proj.add_argument(
+        "--eps",
+        type=float,
+        default=schema_default("models#projection", "eps"),
+        help="k from the JL bound instead",
+    )
     ridge = p.add_argument_group("ridge")
+    alphas = ENCODING["alphas"]
     ridge.add_argument(
         "--alphas",
         nargs=3,
         type=float,
         metavar=("LOW", "HIGH", "N"),
-        default=[-2.0, 6.0, 17],
-        help="log10 range and count of the alpha grid (default -2 6 17)",
+        default=[alphas["low"], alphas["high"], alphas["n"]],
+        help="log10 range and count of the alpha grid (default %(default)s)",
     )
-    ridge.add_argument("--outer-folds", type=int, default=5)
-    ridge.add_argument("--inner-folds", type=int, default=5)
-    ridge.add_argument("--backend", default="numpy", choices=["numpy", "torch"])
-    ridge.add_argument("--n-splits", type=int, default=20, help="split-half reliability splits")
+    ridge.add_argument("--outer-folds", type=int, default=ENCODING["outer_folds"])
+    ridge.add_argument("--inner-folds", type=int, default=ENCODING["inner_folds"])
+    ridge.add_argument("--backend", default=ENCODING["backend"], choices=["numpy", "torch"])
+    ridge.add_argument(
+        "--n-splits",
+        type=int,
+        default=schema_default("data#responses", "n_splits"),
+        help="split-half reliability splits",
+    )
     p.add_argument("--out", help="output folder (required unless --list-layers)")
     p.add_argument("--keep-features", action="store_true", help="keep DIR/features.zarr")
     p.add_argument("--no-figures", action="store_true")
@@ -284,14 +329,20 @@ def run_encode(args: argparse.Namespace, data: dict[str, Any], model, preprocess
                 f"layer {name}: {comps.shape[0]} stimuli in the features but "
                 f"{data['responses'].shape[0]} in the responses"
             )
-    settings = {
-        "alphas": {"low": args.alphas[0], "high": args.alphas[1], "n": int(args.alphas[2])},
-        "outer_folds": args.outer_folds,
-        "inner_folds": args.inner_folds,
-        "backend": args.backend,
-        "device": args.device if args.backend == "torch" else None,
-        "seed": args.seed,
-    }
+    from brainreps.config import fill_defaults
+
+    settings = fill_defaults(
+        "encoding",
+        {
+            "alphas": {"low": args.alphas[0], "high": args.alphas[1], "n": int(args.alphas[2])},
+            "outer_folds": args.outer_folds,
+            "inner_folds": args.inner_folds,
+            "backend": args.backend,
+            "device": args.device if args.backend == "torch" else None,
+            "seed": args.seed,
+        },
+        "brainreps encode options",
+    )
     n_units = data["responses"].shape[1]
     unit_coords = {"area": data["area"]} if data["area"] is not None else None
     ds = encode_layers(
@@ -317,11 +368,13 @@ def run_encode(args: argparse.Namespace, data: dict[str, Any], model, preprocess
         labels={"model": args.model},
     )
     if not args.no_figures:
-        from brainreps.plots import save_figure
-        from brainreps.plots_encoding import FIGURES
+        from brainreps.plots import figure_settings, save_figure
+        from brainreps.plots.registry import FIGURES
 
-        for kind, make in FIGURES.items():
-            save_figure(make(ds, title=args.model), out / "figures" / f"encoding_{kind}.png")
+        settings = figure_settings({})
+        for kind, figure in FIGURES["encoding"].items():
+            fig = figure.draw({"encoding": ds}, settings, f"{args.model} vs {source_name(args)}")
+            save_figure(fig, out / "figures" / f"encoding_{kind}.png", settings)
     best = ds["r"].median("unit")
     for name, value in zip(ds["layer"].values, best.values, strict=True):
         print(f"{name}\tmedian r {value:.3f}")

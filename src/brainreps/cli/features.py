@@ -6,14 +6,19 @@ import argparse
 import json
 
 from brainreps.cli import CLIError
+from brainreps.config import definition_defaults
+
+MODEL = definition_defaults("models#model")
+FEATURES = definition_defaults("models#features")
+PROJECTION = definition_defaults("models#projection")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `layers`, `features` and `project` subcommands."""
     p = sub.add_parser("layers", help="list a network's layer (module) names in forward order")
     p.add_argument("model", help="torchvision model name, or timm/NAME")
-    p.add_argument("--weights", default="none", help="none | default | a weights name")
-    p.add_argument("--input-size", type=int, default=None, help="input side in pixels")
+    p.add_argument("--weights", default=MODEL["weights"], help="none | default | a weights name")
+    p.add_argument("--input-size", type=int, default=MODEL["input_size"], help="input side, px")
     p.add_argument("--kind", choices=["all", "leaves", "blocks"], default="all")
     p.add_argument(
         "--select", default=None, help="a layer spec as JSON to try, e.g. '{\"every\": 2}'"
@@ -23,13 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="extract layer activations of a network on images")
     p.add_argument("--stimuli", required=True, help="stimuli store (.zarr) or images (.npy)")
     p.add_argument("--model", required=True, help="torchvision model name, or timm/NAME")
-    p.add_argument("--weights", default="none", help="none | default | a weights name")
+    p.add_argument("--weights", default=MODEL["weights"], help="none | default | a weights name")
     _add_layer_args(p)
-    p.add_argument("--input-size", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--dtype", choices=["float32", "float16"], default="float32")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random init")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--input-size", type=int, default=MODEL["input_size"])
+    p.add_argument("--batch-size", type=int, default=MODEL["batch_size"])
+    p.add_argument("--dtype", choices=["float32", "float16"], default=MODEL["dtype"])
+    p.add_argument("--seed", type=int, default=MODEL["seed"], help="seed of the random init")
+    p.add_argument(
+        "--device", default=FEATURES["device"], help="cpu, cuda, ... (default: cuda if available)"
+    )
     p.add_argument("--out", required=True, help="features store to write (.zarr)")
     p.set_defaults(func=_features)
 
@@ -37,13 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("features", help="features store (.zarr)")
     p.add_argument("--out", required=True, help="projection store to write (.zarr)")
     k = p.add_mutually_exclusive_group()
-    k.add_argument("--n-components", type=int, default=None, help="k (default 4096)")
-    k.add_argument("--eps", type=float, default=None, help="k from the JL bound for this eps")
-    p.add_argument("--density", default="auto", help="auto (1/sqrt(n_features)) or a number")
-    p.add_argument("--seed", type=int, default=0)
+    k.add_argument(
+        "--n-components", type=int, default=PROJECTION["n_components"], help="k (default 4096)"
+    )
+    k.add_argument(
+        "--eps", type=float, default=PROJECTION["eps"], help="k from the JL bound for this eps"
+    )
+    p.add_argument(
+        "--density", default=PROJECTION["density"], help="auto (1/sqrt(n_features)) or a number"
+    )
+    p.add_argument("--seed", type=int, default=PROJECTION["seed"])
     p.add_argument("--layers", nargs="+", default=None, help="groups to project (default all)")
-    p.add_argument("--small-layers", choices=["identity", "project"], default="identity")
-    p.add_argument("--device", default=None)
+    p.add_argument(
+        "--small-layers", choices=["identity", "project"], default=PROJECTION["small_layers"]
+    )
+    p.add_argument("--device", default=FEATURES["device"])
     p.set_defaults(func=_project)
 
 

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from brainreps.cli import CLIError
+from brainreps.config import definition_defaults
+
+IMAGENET = definition_defaults("imagenet#imagenet_stimuli")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folder", required=True, help="folder of class folders (<class>/<image>)")
     p.add_argument("--out", required=True, help="stimuli store to write (.zarr)")
     p.add_argument("--n-per-class", type=int, required=True, help="images per class")
-    p.add_argument("--size", type=int, default=224, help="square side in pixels (default 224)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=IMAGENET["size"],
+        help="square side in pixels (default %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=IMAGENET["seed"], help="sampling seed (default %(default)s)"
+    )
     p.add_argument("--classes", nargs="+", help="class folder names to use (default: all)")
     p.add_argument(
         "--max-classes", type=int, help="at most this many classes, chosen with the seed"

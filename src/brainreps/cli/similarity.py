@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from brainreps.cli import CLIError
+from brainreps.config import definition_defaults
+
+SIMILARITY = definition_defaults("similarity")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,12 +22,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output similarity Zarr store")
     p.add_argument("--kind", choices=["features", "projection"], default="features")
     p.add_argument("--layers", nargs="+", help="only these layers (default: all, in order)")
-    p.add_argument("--block-size", type=int, default=2048, help="features per block")
-    p.add_argument("--precision", choices=["float32", "float64"], default="float32")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--discard-fraction", type=float, default=0.1, help="TwoNN discard fraction")
-    p.add_argument("--n-bootstrap", type=int, default=200, help="TwoNN bootstrap resamples")
-    p.add_argument("--variance-threshold", type=float, default=0.9)
+    p.add_argument(
+        "--block-size", type=int, default=SIMILARITY["block_size"], help="features per block"
+    )
+    p.add_argument("--precision", choices=["float32", "float64"], default=SIMILARITY["precision"])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=SIMILARITY["device"])
+    p.add_argument(
+        "--discard-fraction",
+        type=float,
+        default=SIMILARITY["twonn"]["discard_fraction"],
+        help="TwoNN discard fraction",
+    )
+    p.add_argument(
+        "--n-bootstrap",
+        type=int,
+        default=SIMILARITY["twonn"]["n_bootstrap"],
+        help="TwoNN bootstrap resamples",
+    )
+    p.add_argument("--variance-threshold", type=float, default=SIMILARITY["variance_threshold"])
     p.add_argument("--csv", help="also write the per-layer table here")
     p.set_defaults(func=_similarity)
 
@@ -32,10 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--similarity", required=True, help="similarity Zarr store of a model")
     r.add_argument("--responses", required=True, help="responses Zarr store of a dataset")
     r.add_argument("--out", required=True, help="output Zarr store")
-    r.add_argument("--groups", nargs="*", default=["area", "cre_line", "depth"])
-    r.add_argument("--depth-bins", nargs="*", type=float, default=[])
-    r.add_argument("--min-units", type=int, default=5)
-    r.add_argument("--n-splits", type=int, default=20)
+    rsa_defaults = SIMILARITY["rsa"]
+    r.add_argument("--groups", nargs="*", default=rsa_defaults["groups"])
+    r.add_argument("--depth-bins", nargs="*", type=float, default=rsa_defaults["depth_bins"])
+    r.add_argument("--min-units", type=int, default=rsa_defaults["min_units"])
+    r.add_argument("--n-splits", type=int, default=rsa_defaults["n_splits"])
+    r.add_argument("--seed", type=int, default=SIMILARITY["seed"], help="split-half seed")
     r.add_argument("--csv", help="also write the tidy table here")
     r.set_defaults(func=_rsa)
 
@@ -52,16 +69,17 @@ def _similarity(args: argparse.Namespace) -> int:
     from brainreps.similarity.analysis import SimilarityParams, analyze_store, layer_table
 
     src = _existing(args.features, f"{args.kind} store")
-    params = SimilarityParams(
-        block_size=args.block_size,
-        precision=args.precision,
-        device=args.device,
-        discard_fraction=args.discard_fraction,
-        n_bootstrap=args.n_bootstrap,
-        variance_threshold=args.variance_threshold,
-    )
-    if params.block_size < 1:
+    if args.block_size < 1:
         raise CLIError("--block-size must be >= 1")
+    params = SimilarityParams.from_config(
+        {
+            "block_size": args.block_size,
+            "precision": args.precision,
+            "device": args.device,
+            "twonn": {"discard_fraction": args.discard_fraction, "n_bootstrap": args.n_bootstrap},
+            "variance_threshold": args.variance_threshold,
+        }
+    )
     ds = analyze_store(src, params, kind=args.kind, layers=args.layers)
     io.write_store(ds, args.out, kind="similarity", params=vars_of(params), inputs=[str(src)])
     if args.csv:
@@ -86,6 +104,7 @@ def _rsa(args: argparse.Namespace) -> int:
         depth_bins=args.depth_bins or None,
         min_units=args.min_units,
         n_splits=args.n_splits,
+        seed=args.seed,
     )
     io.write_store(
         ds,

@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-SPIKEFINDER_RATE = 100.0  # Hz, every Spikefinder dataset after the organisers' resampling
+from brainreps.config import schema_default
+
+# Hz, every Spikefinder dataset after the organisers' resampling (the schema's default rate)
+SPIKEFINDER_RATE: float = schema_default("spikes#spikefinder_source", "frame_rate")
 
 
 def read_csv_columns(path: str | os.PathLike) -> pd.DataFrame:

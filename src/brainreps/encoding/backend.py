@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from brainreps.device import resolve_device
+
 BACKENDS = ("numpy", "torch")
 SMALL_EIGH = 1024
 
@@ -35,9 +37,7 @@ class Backend:
         if self.name == "torch":
             import torch
 
-            if self.device is None:
-                self.device = "cuda" if torch.cuda.is_available() else "cpu"
-            self.device = torch.device(self.device)
+            self.device = resolve_device(self.device)
             self._torch = torch
             self._dtype = getattr(torch, self.dtype)
         else:

@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from brainreps import io
+from brainreps.config import fill_defaults
 from brainreps.encoding.backend import get_backend
 from brainreps.encoding.ridge import alpha_grid, cross_validated_ridge
 from brainreps.encoding.scores import coefficient_of_determination, normalized_score, pearson_r
@@ -20,18 +21,6 @@ from brainreps.encoding.scores import coefficient_of_determination, normalized_s
 logger = logging.getLogger(__name__)
 
 UNIT_METADATA = ("area", "depth", "cre_line")
-
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "alphas": {"low": -2.0, "high": 6.0, "n": 17},
-    "outer_folds": 5,
-    "inner_folds": 5,
-    "scoring": "r2",
-    "backend": "numpy",
-    "dtype": "float64",
-    "device": None,
-    "seed": 0,
-    "targets_batch": None,
-}
 
 _MAX_NAMED = 10
 
@@ -43,10 +32,9 @@ def _named(values: Sequence[Any]) -> str:
 
 
 def resolve_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The encoding settings with defaults filled in (the config's `encoding` section)."""
-    out = {**DEFAULT_SETTINGS, **{k: v for k, v in (settings or {}).items() if k != "runs"}}
-    out["alphas"] = {**DEFAULT_SETTINGS["alphas"], **dict(out.get("alphas") or {})}
-    return out
+    """The encoding settings (the config's `encoding` section) with the schema's defaults."""
+    section = {k: v for k, v in (settings or {}).items() if k != "runs"}
+    return fill_defaults("encoding", section, "encoding")
 
 
 def check_responses(responses: np.ndarray, unit_ids: Sequence[Any], source: str) -> None:

@@ -9,25 +9,13 @@ from typing import Any
 def encoding_runs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(dataset, model) pairs the workflow scores: the config's encoding.runs, or by default
     every dataset with every model whose stimulus sets (a model's optional `stimuli` key: a
-    name or a list) include the dataset's stimulus set."""
+    name or a list) include the dataset's stimulus set. The pairs' names are checked by
+    brainreps.config_checks."""
     datasets = config.get("datasets", {})
     models = config.get("models", {}) or {}
     runs = (config.get("encoding") or {}).get("runs") or []
     if runs:
-        out = []
-        for i, run in enumerate(runs):
-            if run["dataset"] not in datasets:
-                raise ValueError(
-                    f"config key encoding.runs.{i}.dataset: no dataset {run['dataset']!r} "
-                    f"(defined: {', '.join(datasets) or 'none'})"
-                )
-            if run["model"] not in models:
-                raise ValueError(
-                    f"config key encoding.runs.{i}.model: no model {run['model']!r} "
-                    f"(defined: {', '.join(models) or 'none'})"
-                )
-            out.append((run["dataset"], run["model"]))
-        return list(dict.fromkeys(out))
+        return list(dict.fromkeys((run["dataset"], run["model"]) for run in runs))
     out = []
     for dataset, entry in datasets.items():
         for model, spec in models.items():

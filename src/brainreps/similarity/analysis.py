@@ -11,13 +11,14 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainreps.config import fill_defaults
 from brainreps.similarity import cka, dimension, rdm, second_order, sparseness
 
 logger = logging.getLogger(__name__)
@@ -29,36 +30,32 @@ BlockSource = Callable[[], Iterable[np.ndarray]]
 class SimilarityParams:
     """Settings of the similarity stage (config section `similarity`, minus rsa/figures)."""
 
-    block_size: int = 2048
-    precision: str = "float32"
-    device: str = "auto"
-    discard_fraction: float = 0.1
-    n_bootstrap: int = 200
-    confidence: float = 0.95
-    seed: int = 0
-    variance_threshold: float = 0.9
-    in_memory_mb: float = 512.0
-    histogram: Mapping[str, float] = field(
-        default_factory=lambda: {"bins": 60, "min_log10": -6.0, "max_log10": 4.0}
-    )
+    block_size: int
+    precision: str
+    device: str
+    discard_fraction: float
+    n_bootstrap: int
+    confidence: float
+    seed: int
+    variance_threshold: float
+    in_memory_mb: float
+    histogram: Mapping[str, float]
 
     @classmethod
-    def from_config(cls, section: Mapping) -> SimilarityParams:
-        """Build from the config's `similarity` section (unknown keys are ignored)."""
-        twonn = section.get("twonn", {})
+    def from_config(cls, section: Mapping | None = None) -> SimilarityParams:
+        """From the config's `similarity` section; missing settings take the schema defaults."""
+        s = fill_defaults("similarity", section or {}, "similarity")
         return cls(
-            block_size=int(section.get("block_size", cls.block_size)),
-            precision=section.get("precision", cls.precision),
-            device=section.get("device", cls.device),
-            discard_fraction=float(twonn.get("discard_fraction", cls.discard_fraction)),
-            n_bootstrap=int(twonn.get("n_bootstrap", cls.n_bootstrap)),
-            confidence=float(twonn.get("confidence", cls.confidence)),
-            seed=int(section.get("seed", cls.seed)),
-            variance_threshold=float(section.get("variance_threshold", cls.variance_threshold)),
-            in_memory_mb=float(section.get("in_memory_mb", cls.in_memory_mb)),
-            histogram=dict(
-                section.get("histogram", {"bins": 60, "min_log10": -6.0, "max_log10": 4.0})
-            ),
+            block_size=int(s["block_size"]),
+            precision=s["precision"],
+            device=s["device"],
+            discard_fraction=float(s["twonn"]["discard_fraction"]),
+            n_bootstrap=int(s["twonn"]["n_bootstrap"]),
+            confidence=float(s["twonn"]["confidence"]),
+            seed=int(s["seed"]),
+            variance_threshold=float(s["variance_threshold"]),
+            in_memory_mb=float(s["in_memory_mb"]),
+            histogram=dict(s["histogram"]),
         )
 
     def edges(self) -> np.ndarray:

@@ -15,12 +15,13 @@ the layer: a correlation with a constant vector is undefined.
 from __future__ import annotations
 
 import contextlib
-import glob
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from brainreps.device import resolve_device_name
 
 PRECISIONS = ("float32", "float64")
 
@@ -29,26 +30,24 @@ class SimilarityInputError(ValueError):
     """The activations cannot give a meaningful similarity (too few stimuli, mismatched sets)."""
 
 
-def resolve_device(device: str = "auto") -> str:
-    """'cuda' when asked for (or 'auto' and a GPU is present), else 'cpu'.
+DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
 
-    'torch-cpu' runs the torch (GPU) code path on the CPU, to test it where there is no GPU.
+
+def accumulator_device(device: str = "auto") -> str | None:
+    """The torch device a GramAccumulator uses, or None for the numpy/BLAS path.
+
+    'cpu' is numpy; 'auto' and 'cuda' go through the package's device resolver (numpy when it
+    picks the CPU); 'torch-cpu' runs the torch (GPU) code path on the CPU, to test it where
+    there is no GPU.
     """
-    if device not in ("auto", "cpu", "cuda", "torch-cpu"):
+    if device not in DEVICES:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
-    if device in ("cpu", "torch-cpu"):
-        return device
-    if device == "auto" and not glob.glob("/dev/nvidia[0-9]*"):
-        return "cpu"  # no NVIDIA device node: skip importing torch (seconds on a CPU box)
-    try:
-        import torch
-
-        available = torch.cuda.is_available()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        available = False
-    if device == "cuda" and not available:
-        raise ValueError("device 'cuda' was requested but torch sees no GPU")
-    return "cuda" if available else "cpu"
+    if device == "torch-cpu":
+        return "cpu"
+    if device == "cpu":
+        return None
+    name = resolve_device_name(device)
+    return None if name == "cpu" else name
 
 
 def check_n_stimuli(n: int, where: str = "activations") -> None:
@@ -159,12 +158,12 @@ class GramAccumulator:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         self.n = int(n_stimuli)
-        self.device = resolve_device(device)
+        self.device = device
         self.precision = precision
         self.n_features = 0
         self.shift: np.ndarray | None = None
         self.row_sum = np.zeros(self.n)
-        self._torch_device = {"cuda": "cuda", "torch-cpu": "cpu"}.get(self.device)
+        self._torch_device = accumulator_device(device)
         if self._torch_device:
             import torch
 

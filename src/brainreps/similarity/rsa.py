@@ -164,13 +164,17 @@ def rsa(
     *,
     model_name: str = "model",
     dataset_name: str = "dataset",
-    kinds: Sequence[str] = ("area", "cre_line", "depth"),
-    depth_bins: Sequence[float] | None = None,
-    min_units: int = 5,
-    n_splits: int = 20,
-    seed: int = 0,
+    kinds: Sequence[str],
+    depth_bins: Sequence[float] | None,
+    min_units: int,
+    n_splits: int,
+    seed: int,
 ) -> xr.Dataset:
-    """Spearman correlation of every layer's RDM with every unit group's, plus noise ceilings."""
+    """Spearman correlation of every layer's RDM with every unit group's, plus noise ceilings.
+
+    The settings are the config's similarity.rsa (groups, depth_bins, min_units, n_splits)
+    and similarity.seed.
+    """
     order = align_stimuli(
         similarity["stimulus"].values,
         responses["stimulus"].values,

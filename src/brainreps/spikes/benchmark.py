@@ -13,17 +13,16 @@ Unsupervised methods run on every unit once (fold -1).
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainreps.config import fill_defaults
 from brainreps.spikes import SUPERVISED, MethodUnavailable, get_method, metrics
 
 logger = logging.getLogger(__name__)
@@ -141,7 +140,8 @@ def _groups(neurons: list[str]) -> tuple[list[str], np.ndarray]:
 
 def make_folds(datasets: Mapping[str, GroundTruth], cv: Mapping[str, Any]) -> list[Fold]:
     """Cross-validation folds over all datasets per the `cv` config (see the module docstring)."""
-    scheme = cv.get("scheme", "kfold_neurons")
+    cv = fill_defaults("spikes#cv", cv, "spikes.cv")
+    scheme = cv["scheme"]
     if scheme not in CV_SCHEMES:
         raise ValueError(f"cv.scheme {scheme!r} is not one of {CV_SCHEMES}")
     all_units = {n: np.arange(len(g.units)) for n, g in datasets.items()}
@@ -154,11 +154,9 @@ def make_folds(datasets: Mapping[str, GroundTruth], cv: Mapping[str, Any]) -> li
             train = {o: idx for o, idx in all_units.items() if o != name}
             folds.append(Fold(f"{name}:lodo", train, {name: all_units[name]}))
         return folds
-    n_folds = int(cv.get("n_folds", 3))
-    if scheme == "kfold_neurons" and n_folds < 2:
-        raise ValueError(f"cv.n_folds must be at least 2, got {n_folds}")
-    train_on = cv.get("train_on", "same_dataset")
-    rng = np.random.default_rng(int(cv.get("seed", 0)))
+    n_folds = int(cv["n_folds"])
+    train_on = cv["train_on"]
+    rng = np.random.default_rng(int(cv["seed"]))
     for name, gt in datasets.items():
         order, unit_group = _groups(gt.neurons)
         n_groups = len(order)
@@ -366,249 +364,3 @@ def summary_table(scores: pd.DataFrame, measure: str = "corr") -> pd.DataFrame:
     return (
         sub.groupby(["dataset", "method"])["value"].agg(["mean", "median", "count"]).reset_index()
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# The workflow's rules (thin scripts call these): config entries -> stores, CSVs, figures.
-
-
-def _find(folder: Path, patterns: Iterable[str]) -> list[Path]:
-    found: list[Path] = []
-    for pattern in patterns:
-        found += sorted(p for p in folder.rglob(pattern) if p.is_file())
-    return found
-
-
-def ground_truth_recording(
-    entry: Mapping[str, Any], recording: str | None = None, download: str | None = None
-) -> xr.Dataset:
-    """The recording (with spikes) a `spikes.ground_truth` config entry names, capped."""
-    from brainreps.data.cascade import load_cascade
-    from brainreps.data.spikefinder import load_spikefinder, spikefinder_paths
-    from brainreps.io import read_store
-
-    source = entry["source"]
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = None
-        if download is not None:
-            from brainreps.download import ArchiveError, extract_archive
-
-            try:
-                folder = extract_archive(download, Path(scratch) / "files")
-            except ArchiveError:
-                folder = None  # a single file, not an archive
-        if source == "simulated":
-            if recording is None:
-                raise ValueError("a simulated ground-truth entry needs its recording store")
-            ds = read_store(recording, "recording", load=True)
-            if "spikes" not in ds:
-                raise ValueError(f"{recording}: the recording has no ground-truth 'spikes'")
-            keep = [v for v in ("dff", "timestamps", "spikes") if v in ds]
-            ds = ds[keep]
-        elif source == "spikefinder":
-            root = folder if folder is not None else Path(entry.get("path", download or ""))
-            split, dset = entry.get("split", "train"), str(entry["dataset_id"])
-            if download is not None and folder is None:
-                raise ValueError(f"{entry.get('url')}: the Spikefinder download is not an archive")
-            hits = _find(root, [f"{dset}.{split}.calcium.csv", f"{dset}.{split}.calcium.csv.gz"])
-            if not hits:
-                raise FileNotFoundError(
-                    f"no {dset}.{split}.calcium.csv(.gz) under {entry.get('path') or entry.get('url')}"
-                )
-            calcium, spikes = spikefinder_paths(hits[0].parent, dset, split)
-            if spikes is None:
-                raise FileNotFoundError(f"no {dset}.{split}.spikes.csv(.gz) next to {calcium}")
-            ds = load_spikefinder(
-                calcium, spikes, frame_rate=entry.get("frame_rate", 100.0), dataset_id=dset
-            )
-        elif source == "cascade":
-            if folder is not None:
-                files = _find(folder, ["*.mat"])
-            else:
-                target = Path(download if download is not None else entry["path"])
-                files = _find(target, ["*.mat"]) if target.is_dir() else [target]
-            if not files:
-                raise FileNotFoundError(f"no .mat files in {entry.get('path') or entry.get('url')}")
-            ds = load_cascade(files, frame_rate=entry.get("frame_rate"))
-        else:
-            raise ValueError(f"unknown ground-truth source {source!r}")
-    ds = ds.load()
-    fs = check_frame_rate(ds, f"ground truth ({source})")
-    n_units = entry.get("max_units") or ds.sizes["unit"]
-    n_time = ds.sizes["time"]
-    if entry.get("max_duration"):
-        n_time = min(n_time, int(round(entry["max_duration"] * fs)))
-    ds = ds.isel(unit=slice(0, n_units), time=slice(0, n_time))
-    ds["dff"] = ds["dff"].astype(np.float32)
-    ds["spikes"] = ds["spikes"].astype(np.float32)
-    ds.attrs["frame_rate"] = fs
-    return ds
-
-
-def load_ground_truths(names: list[str], paths: list[str]) -> dict[str, GroundTruth]:
-    """GroundTruths from the `spikes_data` recording stores."""
-    from brainreps.io import read_store
-
-    return {
-        name: ground_truth_from_recording(read_store(path, "recording", load=True), name)
-        for name, path in zip(names, paths, strict=True)
-    }
-
-
-def _model_path(models_dir: Path, label: str, fold_id: str) -> Path:
-    return models_dir / label / f"{fold_id.replace(':', '__')}.model"
-
-
-def _limit_torch_threads(specs: list[MethodSpec], threads: int) -> None:
-    """Give torch the rule's threads, importing it only when a supervised method needs it."""
-    if any(s.supervised for s in specs):
-        import torch
-
-        torch.set_num_threads(max(1, int(threads)))
-
-
-def benchmark_rule(
-    names: list[str],
-    data: list[str],
-    methods: Mapping[str, Any],
-    cv: Mapping[str, Any],
-    measures: Iterable[str],
-    scores_path: str,
-    timing_path: str,
-    rates_paths: list[str],
-    models_dir: str,
-    threads: int = 1,
-) -> BenchmarkResult:
-    """Rule spikes_benchmark: scores CSV, timing CSV, rates stores, fold models + manifest."""
-    import json
-
-    from brainreps.io import atomic_path, write_store
-
-    specs = method_specs(methods)
-    _limit_torch_threads(specs, threads)
-    datasets = load_ground_truths(names, data)
-    result = run_benchmark(datasets, specs, cv, measures)
-    for label, reason in result.skipped.items():
-        logger.warning("method %s skipped: %s", label, reason)
-    params = {"methods": dict(methods), "cv": dict(cv), "measures": list(measures)}
-    with atomic_path(models_dir) as tmp:
-        tmp.mkdir(parents=True)
-        manifest = {"unit_folds": result.unit_folds, "skipped": result.skipped, "models": {}}
-        for label, fold_models in result.models.items():
-            spec = next(s for s in specs if s.label == label)
-            module = get_method(spec.method)
-            manifest["models"][label] = {}
-            for fold_id, model in fold_models.items():
-                path = _model_path(tmp, label, fold_id)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                module.save(model, path)
-                manifest["models"][label][fold_id] = str(path.relative_to(tmp))
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    for name, path in zip(names, rates_paths, strict=True):
-        groups = rates_dataset(datasets[name], result.rates[name])
-        if not groups:
-            raise ValueError("no method ran: every configured method was skipped")
-        write_store(
-            groups,
-            path,
-            kind="spikes",
-            params=params,
-            inputs=data,
-            attrs={"frame_rate": datasets[name].fs, "skipped": json.dumps(result.skipped)},
-        )
-    with atomic_path(timing_path) as tmp:
-        result.timing.to_csv(tmp, index=False)
-    with atomic_path(scores_path) as tmp:
-        result.scores.to_csv(tmp, index=False)
-    logger.info("mean corr:\n%s", summary_table(result.scores).to_string(index=False))
-    return result
-
-
-def noise_rule(
-    names: list[str],
-    data: list[str],
-    models_dir: str,
-    methods: Mapping[str, Any],
-    noise: Mapping[str, Any],
-    sweep_path: str,
-    summary_path: str,
-    threads: int = 1,
-) -> pd.DataFrame:
-    """Rule spikes_noise: the SNR sweep (supervised methods use their cross-validated models)."""
-    import json
-
-    from brainreps.io import atomic_path
-    from brainreps.spikes.noise import noise_sweep, summarise
-
-    _limit_torch_threads(method_specs(methods), threads)
-    datasets = load_ground_truths(names, data)
-    manifest = json.loads((Path(models_dir) / "manifest.json").read_text())
-    snrs = list(noise.get("snr", [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]))
-    frames = []
-    for spec in method_specs(methods):
-        if spec.label in manifest["skipped"]:
-            logger.warning("noise sweep skips %s: %s", spec.label, manifest["skipped"][spec.label])
-            continue
-        for name, gt in datasets.items():
-            units = list(range(min(int(noise.get("max_units", 4)), len(gt.units))))
-            models = None
-            if spec.supervised:
-                module = get_method(spec.method)
-                folds = manifest["unit_folds"].get(name, {})
-                paths = manifest["models"].get(spec.label, {})
-                loaded = {f: module.load(Path(models_dir) / p) for f, p in paths.items()}
-                models = {i: loaded[folds[gt.units[i]]] for i in units if gt.units[i] in folds}
-            frames.append(
-                noise_sweep(gt, spec, snrs, units, models, seed=int(noise.get("seed", 0)))
-            )
-    sweep = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=["dataset", "method", "unit", "snr", "corr_truth", "corr_clean"])
-    )
-    summary = summarise(sweep) if len(sweep) else sweep
-    with atomic_path(sweep_path) as tmp:
-        sweep.to_csv(tmp, index=False)
-    with atomic_path(summary_path) as tmp:
-        summary.to_csv(tmp, index=False)
-    if len(summary):
-        halves = summary.drop_duplicates(["dataset", "method"])
-        logger.info("half-score SNR:\n%s", halves[["dataset", "method", "clean_corr", "half_snr"]])
-    return summary
-
-
-def figure_rule(
-    kind: str,
-    inputs: Mapping[str, str],
-    output: str,
-    settings: Mapping[str, Any],
-    n_examples: int = 3,
-) -> None:
-    """Rules spikes_figure_*: draw one figure into `output` (atomically)."""
-    from brainreps import plots_spikes
-    from brainreps.io import atomic_path, read_store, store_groups
-
-    settings = dict(settings or {})
-    if kind == "scores":
-        fig = plots_spikes.score_distributions(pd.read_csv(inputs["table"]), "corr", settings)
-    elif kind == "noise":
-        fig = plots_spikes.noise_curves(pd.read_csv(inputs["table"]), settings)
-    elif kind == "examples":
-        rec = read_store(inputs["data"], "recording", load=True)
-        n = min(int(settings.get("n_examples", n_examples)), rec.sizes["unit"])
-        rates = {
-            g: read_store(inputs["rates"], "spikes", group=g, load=True)["rate"].values[:n]
-            for g in store_groups(inputs["rates"])
-        }
-        fig = plots_spikes.example_traces(
-            rec["timestamps"].values,
-            rec["dff"].values[:n],
-            rec["spikes"].values[:n],
-            rates,
-            [str(u) for u in rec["unit"].values[:n]],
-            settings,
-        )
-    else:
-        raise ValueError(f"unknown spikes figure kind {kind!r}")
-    with atomic_path(output) as tmp:
-        plots_spikes.save(fig, tmp)

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from brainreps.config import definition_defaults
+from brainreps.device import resolve_device
 from brainreps.spikes import check_trace, model_file
 from brainreps.spikes import preprocess as pp
 
@@ -33,29 +35,8 @@ FORMAT = "brainreps-spikes-cnn"
 FORMAT_VERSION = 1
 LOSSES = ("mse", "corr", "mse+corr")
 
-DEFAULTS: dict[str, Any] = {
-    "rate": 100.0,  # Hz, the common model rate every trace is resampled to
-    "smoothing": 0.02,  # s, std of the Gaussian the ground-truth spikes are smoothed with
-    "channels": 24,
-    "kernel": 7,
-    "dilations": [1, 2, 4, 8, 16, 32],
-    "epochs": 20,
-    "batch_size": 32,
-    "crop": 5.0,  # s per training crop
-    "learning_rate": 2e-3,
-    "weight_decay": 1e-5,
-    "n_models": 3,  # ensemble size
-    # "mse" on the smoothed rate, "corr" (1 - Pearson r of `corr_bin` sums per crop; alone it
-    # leaves the rate's scale free), or both
-    "loss": "mse+corr",
-    "corr_bin": 0.04,  # s, bin width of the correlation loss (the Spikefinder metric's 40 ms)
-    "noise_levels": None,  # [lo, hi] target noise_sigma of the z-scored trace, or None
-    "max_noise_factor": 2.0,  # with noise_levels None: up to this x each recording's own level
-    "p_clean": 0.25,  # probability a recording is left at its own noise level in an epoch
-    "seed": 0,
-    "threads": None,  # torch threads while training (None: leave torch's setting)
-    "device": "auto",  # "auto" (cuda when available), "cpu" or "cuda"
-}
+# every setting of train() and its default: the schema, spikes.schema.yaml#/$defs/cnn_train
+DEFAULTS: dict[str, Any] = definition_defaults("spikes#cnn_train")
 
 
 class SpikeCNN(nn.Module):
@@ -164,14 +145,6 @@ def receptive_field(params: dict[str, Any]) -> int:
     return 1 + (int(params["kernel"]) - 1) * (1 + sum(int(d) for d in params["dilations"]))
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("cnn parameter device='cuda' but no CUDA device is available")
-    return torch.device(name)
-
-
 def _crops(
     segments: list[tuple[np.ndarray, np.ndarray]], length: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,7 +208,7 @@ def train(
     target_scale = float(np.std(np.concatenate([y for rec in recordings for _, y in rec])))
     target_scale = target_scale if target_scale > 0 else 1.0
     length = max(receptive_field(p), int(round(p["crop"] * rate)))
-    device = _device(p["device"])
+    device = resolve_device(p["device"])
     old_threads = torch.get_num_threads()
     if p["threads"]:
         torch.set_num_threads(int(p["threads"]))
@@ -338,7 +311,7 @@ def infer(
         model = load(model)
     x = check_trace(trace, fs)
     rate = float(model.params["rate"])
-    dev = _device(device)
+    dev = resolve_device(device)
     segments = pp.to_model_rate(x, fs, rate)
     check_noise_level(model, segments)
     pieces = [(a, b, _run_nets(model, seg, dev)) for a, b, seg in segments]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from brainreps.config import definition_defaults
 from brainreps.spikes import check_trace, model_file
 from brainreps.spikes import preprocess as pp
 
@@ -33,18 +34,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "brainreps-spikes-stm"
 FORMAT_VERSION = 1
 
-DEFAULTS: dict[str, Any] = {
-    "rate": 50.0,  # Hz, model rate
-    "before": 0.3,  # s of trace before the sample in its window
-    "after": 0.7,  # s of trace after the sample
-    "var_explained": 0.95,  # PCA keeps this fraction of the windows' variance
-    "n_components": 3,  # K
-    "n_features": 2,  # M
-    "l2": 1e-3,  # penalty on w, u and beta (per training sample)
-    "max_iter": 200,  # L-BFGS iterations (per stage: GLM, then mixture)
-    "seed": 0,
-    "threads": None,
-}
+# every setting of train() and its default: the schema, spikes.schema.yaml#/$defs/stm_train
+DEFAULTS: dict[str, Any] = definition_defaults("spikes#stm_train")
 
 PARAM_NAMES = ("u", "beta", "w", "b")
 

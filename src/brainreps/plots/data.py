@@ -1,30 +1,18 @@
-"""Figures of the data stage, and helpers every stage's figures share."""
+"""Figures of the data stage: a montage of a stimulus set, a recording at a glance."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from brainreps.io import atomic_path  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
 
-def save_figure(fig, path: str | os.PathLike, settings: Mapping[str, Any] | None = None) -> None:
-    """Write a figure atomically at the configured dpi, then close it."""
-    settings = settings or {}
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=settings.get("dpi", 110), bbox_inches="tight", format="png")
-    plt.close(fig)
-
-
-def stimuli_montage(stimuli: xr.Dataset, settings: Mapping[str, Any] | None = None):
+def stimuli_montage(
+    stimuli: xr.Dataset, settings: Mapping[str, Any] | None = None, title: str = ""
+):
     """A grid of the first stimuli of a set, each titled with its label."""
     settings = settings or {}
     n = min(int(settings.get("max_items", 48)), stimuli.sizes["stimulus"])
@@ -43,12 +31,16 @@ def stimuli_montage(stimuli: xr.Dataset, settings: Mapping[str, Any] | None = No
         ax.set_title(str(label)[:14], fontsize=6)
     for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(f"{stimuli.sizes['stimulus']} stimuli (first {n} shown)", fontsize=9)
+    head = f"{title}: " if title else ""
+    fig.suptitle(f"{head}{stimuli.sizes['stimulus']} stimuli (first {n} shown)", fontsize=9)
     return fig
 
 
 def recording_overview(
-    recording: xr.Dataset, responses: xr.Dataset, settings: Mapping[str, Any] | None = None
+    recording: xr.Dataset,
+    responses: xr.Dataset,
+    settings: Mapping[str, Any] | None = None,
+    title: str = "",
 ):
     """Example dF/F traces (with ground-truth spikes when known) and reliability per area."""
     settings = settings or {}
@@ -101,6 +93,7 @@ def recording_overview(
     ax.set_xlabel("split-half reliability (Spearman-Brown)")
     ax.set_ylabel("units")
     ax.legend(fontsize=7)
-    fig.suptitle(f"dF/F at {fr:.1f} Hz and trial-response reliability", fontsize=10)
+    head = f"{title}: " if title else ""
+    fig.suptitle(f"{head}dF/F at {fr:.1f} Hz and trial-response reliability", fontsize=10)
     fig.tight_layout()
     return fig

@@ -5,26 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 
 def _figure(settings: Mapping[str, Any], width: float, height: float):
-    return plt.figure(
-        figsize=(settings.get("width", width), settings.get("height", height)),
-        dpi=settings.get("dpi", 100),
-    )
+    return plt.figure(figsize=(settings.get("width", width), settings.get("height", height)))
 
 
 def score_distributions(
-    scores: pd.DataFrame, measure: str = "corr", settings: Mapping[str, Any] | None = None
+    scores: pd.DataFrame, settings: Mapping[str, Any] | None = None, title: str = ""
 ):
-    """Per-method distribution (points + median bar) of one measure, one panel per dataset."""
+    """Per-method distribution (points + median bar) of the Spikefinder `corr`, per dataset."""
     settings = settings or {}
+    measure = "corr"
     sub = scores[scores["measure"] == measure]
     datasets = list(dict.fromkeys(sub["dataset"]))
     methods = list(dict.fromkeys(sub["method"]))
@@ -45,7 +41,9 @@ def score_distributions(
         ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
         ax.set_title(dataset)
         ax.axhline(0, color="0.8", lw=0.8, zorder=0)
-    axes[0].set_ylabel(f"{measure} (40 ms bins)")
+    axes[0].set_ylabel(f"{measure}: Pearson r of 40 ms spike counts, per neuron")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -86,7 +84,7 @@ def example_traces(
     return fig
 
 
-def noise_curves(summary: pd.DataFrame, settings: Mapping[str, Any] | None = None):
+def noise_curves(summary: pd.DataFrame, settings: Mapping[str, Any] | None = None, title: str = ""):
     """Mean corr vs SNR per method (clean at the right): with the truth (top, half-score SNR
     marked) and with the method's own clean-trace output (bottom)."""
     settings = settings or {}
@@ -122,11 +120,30 @@ def noise_curves(summary: pd.DataFrame, settings: Mapping[str, Any] | None = Non
     axes[0, 0].set_ylabel("corr with truth")
     axes[1, 0].set_ylabel("corr with own clean output")
     axes[0, 0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def save(fig, path) -> None:
-    """Write a figure to `path` (PNG) and close it."""
-    fig.savefig(path, format="png")
-    plt.close(fig)
+def spike_examples(
+    recording: xr.Dataset,
+    rates: Mapping[str, xr.Dataset],
+    settings: Mapping[str, Any] | None = None,
+    title: str = "",
+):
+    """Example traces of a ground-truth recording with every method's rate (`n_examples` units)."""
+    settings = settings or {}
+    n = min(int(settings.get("n_examples", 3)), recording.sizes["unit"])
+    fig = example_traces(
+        recording["timestamps"].values,
+        recording["dff"].values[:n],
+        recording["spikes"].values[:n],
+        {label: group["rate"].values[:n] for label, group in rates.items()},
+        [str(u) for u in recording["unit"].values[:n]],
+        settings,
+    )
+    if title:
+        fig.suptitle(title)
+        fig.tight_layout()
+    return fig

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from scipy.cluster.hierarchy import leaves_list, linkage  # noqa: E402
-from scipy.spatial.distance import squareform  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
 
 Settings = Mapping[str, Any]
 
@@ -81,16 +78,15 @@ def default_plot_layers(names: Sequence[str], n_middle: int = 3) -> list[str]:
     return [names[i] for i in dict.fromkeys(idx)]
 
 
-def stimulus_matrices(
-    ds: xr.Dataset,
-    layers: Sequence[str] | None = None,
-    settings: Settings | None = None,
-    title: str = "",
-):
-    """RDMs (r) of selected layers, ordered by clustering the input's (top) and output's (bottom)."""
+def stimulus_matrices(ds: xr.Dataset, settings: Settings | None = None, title: str = ""):
+    """RDMs (r) of selected layers, ordered by clustering the input's (top) and output's (bottom).
+
+    The layers are `settings['plot_layers']` (the config's similarity.plot_layers), or by
+    default the input, three evenly spaced inner layers and the output.
+    """
     settings = settings or {}
     names = _layer_names(ds)
-    layers = list(layers) if layers else default_plot_layers(names)
+    layers = list(settings.get("plot_layers") or []) or default_plot_layers(names)
     missing = [name for name in layers if name not in names]
     if missing:
         raise ValueError(f"plot_layers {missing} are not layers of this store; it has {names}")

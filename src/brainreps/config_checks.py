@@ -1,0 +1,172 @@
+"""Every check that relates one config section to another, in one place.
+
+The JSON schema checks each entry on its own; these checks follow the names one entry uses to
+point at another (a dataset's stimulus set, a model's stimulus sets, an encoding run's pair,
+a spike ground truth's simulated dataset, ...). `validate_config` runs them after the schema
+and raises ConfigError listing what they find, so the Snakefile at start-up and `brainreps
+check-config` give the same message for the same config. Each check names the offending key
+and lists what is defined. A new section adds its checks here with `@check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+Config = Mapping[str, Any]
+CHECKS: list[Callable[[Config], Iterator[str]]] = []
+
+
+def check(fn: Callable[[Config], Iterator[str]]) -> Callable[[Config], Iterator[str]]:
+    """Register a check: a generator of error messages for a validated config."""
+    CHECKS.append(fn)
+    return fn
+
+
+def _defined(names) -> str:
+    return ", ".join(names) or "none"
+
+
+def _with_source(section: Mapping[str, Any], source: str) -> list[str]:
+    return [n for n, entry in section.items() if entry.get("source") == source]
+
+
+def model_stimulus_sets(config: Config, model: str) -> list[str]:
+    """Names of the stimulus sets a model runs on (its optional `stimuli`; absent = all)."""
+    sets = config["models"][model].get("stimuli")
+    if sets is None:
+        return list(config.get("stimulus_sets", {}))
+    return [sets] if isinstance(sets, str) else list(sets)
+
+
+@check
+def dataset_stimuli(config: Config) -> Iterator[str]:
+    """A dataset's stimulus set exists."""
+    sets = config.get("stimulus_sets", {})
+    for name, dataset in config.get("datasets", {}).items():
+        stim = dataset.get("stimuli")
+        if stim is not None and stim not in sets:
+            yield (
+                f"config key datasets.{name}.stimuli: stimulus set {stim!r} is not defined "
+                f"in stimulus_sets (defined: {_defined(sets)})"
+            )
+
+
+@check
+def model_stimuli(config: Config) -> Iterator[str]:
+    """Every stimulus set a model names exists."""
+    sets = config.get("stimulus_sets", {})
+    for model in config.get("models") or {}:
+        for name in model_stimulus_sets(config, model):
+            if name not in sets:
+                yield (
+                    f"config key models.{model}.stimuli: stimulus set {name!r} is not defined "
+                    f"in stimulus_sets (defined: {_defined(sets)})"
+                )
+
+
+@check
+def allen_pairs(config: Config) -> Iterator[str]:
+    """An allen stimulus set names an allen dataset, and an allen dataset an allen stimulus set."""
+    sets, datasets = config.get("stimulus_sets", {}), config.get("datasets", {})
+    allen_datasets = _with_source(datasets, "allen")
+    for name in _with_source(sets, "allen"):
+        target = sets[name]["dataset"]
+        if target not in allen_datasets:
+            yield (
+                f"config key stimulus_sets.{name}.dataset: {target!r} is not a dataset with "
+                f"source allen (allen datasets: {_defined(allen_datasets)})"
+            )
+    for name in allen_datasets:
+        stim = datasets[name]["stimuli"]
+        if stim in sets and sets[stim]["source"] == "allen" and sets[stim]["dataset"] != name:
+            yield (
+                f"config key datasets.{name}.stimuli: stimulus set {stim!r} holds the templates "
+                f"of dataset {sets[stim]['dataset']!r}, not of {name!r}"
+            )
+
+
+@check
+def encoding_runs(config: Config) -> Iterator[str]:
+    """Every encoding run names an existing dataset and model."""
+    datasets, models = config.get("datasets", {}), config.get("models") or {}
+    for i, run in enumerate((config.get("encoding") or {}).get("runs") or []):
+        if run["dataset"] not in datasets:
+            yield (
+                f"config key encoding.runs.{i}.dataset: no dataset {run['dataset']!r} "
+                f"(defined: {_defined(datasets)})"
+            )
+        if run["model"] not in models:
+            yield (
+                f"config key encoding.runs.{i}.model: no model {run['model']!r} "
+                f"(defined: {_defined(models)})"
+            )
+
+
+@check
+def spikes_ground_truth(config: Config) -> Iterator[str]:
+    """A simulated ground truth names a simulated dataset."""
+    simulated = _with_source(config.get("datasets", {}), "simulated")
+    spikes = config.get("spikes") or {}
+    for name, entry in (spikes.get("ground_truth") or {}).items():
+        if entry["source"] == "simulated" and entry["dataset"] not in simulated:
+            yield (
+                f"config key spikes.ground_truth.{name}.dataset: {entry['dataset']!r} is not a "
+                f"simulated dataset in `datasets` (simulated: {_defined(simulated)})"
+            )
+
+
+@check
+def spikes_training(config: Config) -> Iterator[str]:
+    """Training sets name ground-truth entries; trained labels name supervised methods."""
+    from brainreps.spikes import SUPERVISED
+
+    spikes = config.get("spikes") or {}
+    ground_truth = spikes.get("ground_truth") or {}
+    methods = spikes.get("methods") or {}
+    training = spikes.get("training") or {}
+    for name, members in (training.get("sets") or {}).items():
+        for gt in members:
+            if gt not in ground_truth:
+                yield (
+                    f"config key spikes.training.sets.{name}: {gt!r} is not a dataset in "
+                    f"spikes.ground_truth (defined: {_defined(ground_truth)})"
+                )
+    supervised = [
+        label
+        for label, entry in methods.items()
+        if (entry or {}).get("method", label) in SUPERVISED
+    ]
+    for label in training.get("methods") or []:
+        if label not in supervised:
+            yield (
+                f"config key spikes.training.methods: {label!r} is not a supervised method "
+                f"label in spikes.methods (supervised: {_defined(supervised)})"
+            )
+
+
+@check
+def download_names(config: Config) -> Iterator[str]:
+    """Archives downloaded by URL get distinct file names, or are the same download."""
+    from brainreps.download import archive_name
+
+    seen: dict[str, tuple[str, dict]] = {}
+    for name, entry in config.get("stimulus_sets", {}).items():
+        if entry.get("source") != "imagenet" or "url" not in entry:
+            continue
+        file = archive_name(entry["url"])
+        key = {"url": entry["url"], "sha256": entry.get("sha256"), "md5": entry.get("md5")}
+        if file in seen and seen[file][1] != key:
+            other, first = seen[file]
+            yield (
+                f"config key stimulus_sets.{name}.url: downloads {entry['url']} to the file "
+                f"{file}, which stimulus_sets.{other}.url downloads from {first['url']} "
+                f"(checksum {first['sha256'] or first['md5']}); give the archives distinct "
+                "file names or the same URL and checksum"
+            )
+        seen.setdefault(file, (name, key))
+
+
+def reference_problems(config: Config) -> list[str]:
+    """Every registered check's messages for a schema-valid config (empty when all hold)."""
+    return [message for fn in CHECKS for message in fn(config)]

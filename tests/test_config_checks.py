@@ -1,0 +1,101 @@
+"""Cross-section config checks: `brainreps check-config` and the workflow give the same words."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from helpers import default_config, run_snakemake
+
+from brainreps.cli import main
+from brainreps.config import ConfigError, validate_config
+from brainreps.config_checks import CHECKS, reference_problems
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def _imagenet(url, sha):
+    return {"source": "imagenet", "url": url, "sha256": sha, "n_per_class": 1}
+
+
+# (edit of the embedded default, the message both must print)
+BAD = {
+    "dataset stimuli": (
+        lambda c: c["datasets"]["simulated"].update(stimuli="nope"),
+        "config key datasets.simulated.stimuli: stimulus set 'nope' is not defined in "
+        "stimulus_sets (defined: embedded)",
+    ),
+    "model stimuli": (
+        lambda c: c["models"]["alexnet"].update(stimuli=["embedded", "nope"]),
+        "config key models.alexnet.stimuli: stimulus set 'nope' is not defined in "
+        "stimulus_sets (defined: embedded)",
+    ),
+    "allen set without allen dataset": (
+        lambda c: c["stimulus_sets"].update(scenes={"source": "allen", "dataset": "simulated"}),
+        "config key stimulus_sets.scenes.dataset: 'simulated' is not a dataset with source "
+        "allen (allen datasets: none)",
+    ),
+    "encoding run": (
+        lambda c: c["encoding"].update(runs=[{"dataset": "simulated", "model": "vgg"}]),
+        "config key encoding.runs.0.model: no model 'vgg' (defined: resnet18, alexnet)",
+    ),
+    "simulated ground truth": (
+        lambda c: c["spikes"]["ground_truth"]["simulated"].update(dataset="nope"),
+        "config key spikes.ground_truth.simulated.dataset: 'nope' is not a simulated dataset "
+        "in `datasets` (simulated: simulated)",
+    ),
+    "training set": (
+        lambda c: c["spikes"].update(training={"sets": {"all": ["simulated", "sf4"]}}),
+        "config key spikes.training.sets.all: 'sf4' is not a dataset in spikes.ground_truth "
+        "(defined: simulated)",
+    ),
+    "training method": (
+        lambda c: c["spikes"].update(training={"methods": ["oasis"]}),
+        "config key spikes.training.methods: 'oasis' is not a supervised method label in "
+        "spikes.methods (supervised: cnn, stm)",
+    ),
+    "download names": (
+        lambda c: c["stimulus_sets"].update(
+            a=_imagenet("http://127.0.0.1:9/one/imagenette.tgz", SHA_A),
+            b=_imagenet("http://127.0.0.1:9/two/imagenette.tgz", SHA_B),
+        ),
+        "config key stimulus_sets.b.url: downloads http://127.0.0.1:9/two/imagenette.tgz to "
+        "the file imagenette.tgz, which stimulus_sets.a.url downloads from "
+        "http://127.0.0.1:9/one/imagenette.tgz",
+    ),
+}
+
+
+def bad_config(case: str) -> dict:
+    config = default_config()
+    BAD[case][0](config)
+    return config
+
+
+def test_every_registered_check_has_a_bad_config_here():
+    assert len(CHECKS) == 7  # one case above per check (allen_pairs covers both directions)
+    messages = {problem for case in BAD for problem in reference_problems(bad_config(case))}
+    assert len(messages) == len(BAD)
+
+
+def test_the_default_config_passes_every_check():
+    assert reference_problems(validate_config(default_config())) == []
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_check_config_names_the_key(case, tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(bad_config(case), sort_keys=False))
+    assert main(["check-config", str(path)]) == 2
+    assert BAD[case][1] in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="invalid configuration"):
+        validate_config(bad_config(case))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_the_workflow_refuses_with_the_same_message(case, tmp_path):
+    proc = run_snakemake(tmp_path, "-n", config=copy.deepcopy(bad_config(case)), check=False)
+    assert proc.returncode != 0
+    assert BAD[case][1] in proc.stdout + proc.stderr

@@ -60,10 +60,12 @@ def cv_config(folds: int, train_on: str, seed: int) -> dict:
     }
 
 
-def throughput(method: str, model, trace: np.ndarray, fs: float, repeats: int = 3) -> float:
+def throughput(
+    method: str, model, trace: np.ndarray, fs: float, repeats: int = 3, **params
+) -> float:
     """Samples per second of infer() on one thread (best of `repeats`)."""
     module = get_method(method)
-    kwargs = {"model": model} if model is not None else {}
+    kwargs = {"model": model, **params} if model is not None else dict(params)
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()

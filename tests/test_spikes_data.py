@@ -149,3 +149,96 @@ def test_cascade_without_fields_or_variable_is_a_clear_error(tmp_path):
         cascade.load_cascade([tmp_path / "junk.mat"])
     with pytest.raises(FileNotFoundError):
         cascade.load_cascade([tmp_path / "missing.mat"])
+
+
+CASCADE = SPIKEFINDER.parent / "cascade"
+
+
+def cascade_csv_folder(folder: Path, dataset="DS99-GCaMP6f-m-V1", native=(25.0, 25.0, 25.0)):
+    """A CASCADE-database CSV pair (100 Hz, NaN-padded) and its columns_and_sanity rows."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    calcium = rng.normal(size=(n, 3)).round(4)
+    spikes = rng.poisson(0.05, (n, 3)).astype(float)
+    calcium[1500:, 2], spikes[1500:, 2] = np.nan, np.nan
+    cols = ["0", "1", "2"]
+    spikefinder.write_csv_columns(
+        pd.DataFrame(calcium, columns=cols), folder / f"{dataset}.calcium.csv.gz"
+    )
+    spikefinder.write_csv_columns(
+        pd.DataFrame(spikes, columns=cols), folder / f"{dataset}.spikes.csv.gz"
+    )
+    pd.DataFrame(
+        {
+            "dataset": dataset,
+            "column": [0, 1, 2],
+            "file": ["cell_a_mini.mat", "cell_a_mini.mat", "cell_b_mini.mat"],
+            "native_fs": list(native),
+            "duplicate_of_spikefinder": [np.nan, np.nan, "7.train:3"],
+            "quality_flag": ["ok", "no_spikes", "weak"],
+        }
+    ).to_csv(folder / cascade.SANITY_TABLE, index=False)
+    return calcium, spikes
+
+
+def test_cascade_csv_keeps_columns_by_quality_and_groups_trials_by_cell(tmp_path):
+    calcium, spikes = cascade_csv_folder(tmp_path)
+    ds = cascade.load_cascade_csv(tmp_path, "DS99-GCaMP6f-m-V1")
+    assert list(ds["unit"].values) == ["0", "2"] and ds.attrs["frame_rate"] == 100.0
+    assert list(ds["neuron"].values) == ["cell_a_mini", "cell_b_mini"]
+    assert list(ds["duplicate_of_spikefinder"].values) == ["", "7.train:3"]
+    np.testing.assert_allclose(ds["dff"].values[1, :1500], calcium[:1500, 2], rtol=1e-6)
+    assert np.isnan(ds["dff"].values[1, 1500:]).all()
+    every = cascade.load_cascade_csv(tmp_path, "DS99-GCaMP6f-m-V1", quality=None)
+    assert every.sizes["unit"] == 3
+    with pytest.raises(ValueError, match="no column has a quality_flag in \\['none'\\]"):
+        cascade.load_cascade_csv(tmp_path, "DS99-GCaMP6f-m-V1", quality=["none"])
+    with pytest.raises(FileNotFoundError, match="no DS98.calcium.csv"):
+        cascade.load_cascade_csv(tmp_path, "DS98")
+
+
+def test_cascade_csv_native_rate_keeps_spike_counts_and_undoes_the_interpolation(tmp_path):
+    _, spikes = cascade_csv_folder(tmp_path, native=(25.0, 25.0, 24.0))
+    ds = cascade.load_cascade_csv(tmp_path, "DS99-GCaMP6f-m-V1", frame_rate="native")
+    assert ds.attrs["frame_rate"] == 24.5  # the median imaging rate of the kept columns
+    assert int(np.isfinite(ds["dff"].values[0]).sum()) == 490  # 20 s at 24.5 Hz
+    np.testing.assert_allclose(np.nansum(ds["spikes"].values, 1), np.nansum(spikes[:, [0, 2]], 0))
+    # white noise at 25 Hz interpolated to 100 Hz and read back at 25 Hz: without the low-pass
+    # it keeps most of its frame-to-frame noise (the CSVs' phase is unknown, so not all);
+    # an anti-aliasing filter would halve the noise level the bank chooses members by
+    from brainreps.spikes import preprocess as pp
+
+    x25 = np.random.default_rng(1).normal(size=4000)
+    x100 = np.interp((np.arange(16000) + 0.5) / 100.0, (np.arange(4000) + 0.5) / 25.0, x25)
+    own = pp.noise_level(x25, 25.0)
+    plain = pp.resample_trace(x100, 100.0, 25.0, antialias=False)
+    assert np.corrcoef(plain, x25)[0, 1] > 0.99
+    assert pp.noise_level(plain, 25.0) / own == pytest.approx(0.82, abs=0.03)
+    low_passed = pp.resample_trace(x100, 100.0, 25.0)
+    assert pp.noise_level(low_passed, 25.0) / own < 0.5
+
+
+def test_cascade_csv_table_that_does_not_match_is_an_error(tmp_path):
+    cascade_csv_folder(tmp_path)
+    table = pd.read_csv(tmp_path / cascade.SANITY_TABLE)
+    table.iloc[:2].to_csv(tmp_path / cascade.SANITY_TABLE, index=False)
+    with pytest.raises(
+        ValueError, match="2 rows for dataset 'DS99-GCaMP6f-m-V1' but its CSVs have 3"
+    ):
+        cascade.load_cascade_csv(tmp_path, "DS99-GCaMP6f-m-V1")
+    (tmp_path / cascade.SANITY_TABLE).unlink()
+    with pytest.raises(ValueError, match="frame_rate 'native' needs columns_and_sanity.csv"):
+        cascade.load_cascade_csv(tmp_path, "DS99-GCaMP6f-m-V1", frame_rate="native")
+
+
+def test_cascade_shared_csvs_load_at_their_imaging_rate():
+    if not CASCADE.is_dir():
+        pytest.skip("shared CASCADE data absent")
+    ds = cascade.load_cascade_csv(CASCADE, "DS04-OGB1-zf-pDp", frame_rate="native")
+    sanity = pd.read_csv(CASCADE / cascade.SANITY_TABLE)
+    rows = sanity[(sanity.dataset == "DS04-OGB1-zf-pDp") & (sanity.quality_flag != "no_spikes")]
+    assert ds.sizes["unit"] == len(rows) and ds.attrs["frame_rate"] == pytest.approx(
+        7.812, abs=1e-3
+    )
+    assert len(set(ds["neuron"].values)) == rows["file"].nunique()
+    assert float(np.nansum(ds["spikes"].values)) == pytest.approx(rows["spikes"].sum())

@@ -22,8 +22,8 @@ def ar1_trace(n=3000, g=0.95, rate=0.05, sigma=0.2, seed=0):
 
 
 def test_registry_lists_methods_and_imports_lazily():
-    assert {"oasis", "derivative", "cnn", "stm"} <= set(spikes.METHODS)
-    assert spikes.SUPERVISED == {"cnn", "stm"}
+    assert {"oasis", "derivative", "cnn", "stm", "bank", "vae"} <= set(spikes.METHODS)
+    assert spikes.SUPERVISED == {"cnn", "stm", "bank", "vae"}
     assert spikes.get_method("oasis") is oasis_method
     with pytest.raises(ValueError, match="unknown spike-inference method 'nope'"):
         spikes.get_method("nope")
@@ -263,3 +263,85 @@ def test_oasis_ar2_does_not_depend_on_numpys_global_rng():
         # and the caller's global state is left as it was
         assert np.array_equal(np.random.get_state()[1], np.random.RandomState(seed).get_state()[1])
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def indicator_sets():
+    sets = toy_sets()
+    sets["a"].indicator, sets["b"].indicator = "OGB-1", "GCaMP6s"
+    rng = np.random.default_rng(1)
+    sets["c"] = benchmark.GroundTruth(
+        "c",
+        rng.normal(size=(3, 50)),
+        rng.poisson(0.1, (3, 50)).astype(float),
+        30.0,
+        ["c0", "c1", "c2"],
+        ["c0", "c1", "c2"],
+        "ogb-1",
+    )
+    return sets
+
+
+def test_same_indicator_folds_add_only_that_indicators_other_datasets():
+    sets = indicator_sets()
+    folds = benchmark.make_folds(
+        sets, {"scheme": "leave_one_neuron_out", "train_on": "same_indicator"}
+    )
+    for fold in folds:
+        (name,) = fold.test
+        others = set(fold.train) - {name}
+        assert others == {"a": {"c"}, "b": set(), "c": {"a"}}[name], fold.fold_id
+    lodo = benchmark.make_folds(
+        sets, {"scheme": "leave_one_dataset_out", "train_on": "same_indicator"}
+    )
+    assert {f.fold_id: set(f.train) for f in lodo} == {"a:lodo": {"c"}, "c:lodo": {"a"}}
+    plain = benchmark.make_folds(sets, {"scheme": "leave_one_dataset_out"})
+    assert {f.fold_id: set(f.train) for f in plain}["b:lodo"] == {"a", "c"}
+    sets["b"].indicator = ""
+    with pytest.raises(ValueError, match="ground truth 'b' names no indicator"):
+        benchmark.make_folds(sets, {"scheme": "kfold_neurons", "train_on": "same_indicator"})
+
+
+def test_a_cross_validation_scores_only_its_datasets_with_the_same_folds():
+    sets = toy_sets()
+    every = benchmark.make_folds(sets, {"scheme": "kfold_neurons", "n_folds": 2})
+    only_b = benchmark.make_folds(
+        sets, {"scheme": "kfold_neurons", "n_folds": 2, "datasets": ["b"]}
+    )
+    assert [f.fold_id for f in only_b] == ["b:0", "b:1"]
+    for fold in only_b:  # the filter does not change which neurons share a fold
+        twin = next(f for f in every if f.fold_id == fold.fold_id)
+        np.testing.assert_array_equal(fold.test["b"], twin.test["b"])
+    with pytest.raises(ValueError, match=r"datasets \['z'\] are not ground truth here"):
+        benchmark.make_folds(sets, {"scheme": "kfold_neurons", "datasets": ["z"]})
+
+
+def test_several_cross_validations_run_and_oasis_is_the_baseline_per_dataset(monkeypatch):
+    import types
+
+    fake = types.ModuleType("fake_supervised")
+    fake.train = lambda calcium, spikes, fs, **kw: len(calcium)
+    fake.infer = lambda trace, fs, model=None: derivative.infer(trace, fs)
+    monkeypatch.setitem(spikes.METHODS, "cnn", "fake_supervised")
+    monkeypatch.setitem(__import__("sys").modules, "fake_supervised", fake)
+    sets = toy_sets()
+    specs = benchmark.method_specs({"derivative": {}, "fake": {"method": "cnn"}})
+    cvs = [{"scheme": "leave_one_neuron_out"}, {"scheme": "leave_one_dataset_out"}]
+    result = benchmark.run_benchmark(sets, specs, cvs, ("corr", "count_bias"))
+    assert result.keys == {
+        "derivative": ("derivative", "none"),
+        "fake.lono": ("fake", "lono"),
+        "fake.lodo": ("fake", "lodo"),
+    }
+    corr = result.scores[result.scores.measure == "corr"]
+    assert corr.groupby(["method", "cv"]).size().to_dict() == {
+        ("derivative", "none"): 11,
+        ("fake", "lodo"): 11,
+        ("fake", "lono"): 11,
+    }
+    # the fake rate is the derivative's: same scores under every cross-validation
+    table = benchmark.baseline_comparison(result.scores, baseline="derivative")
+    np.testing.assert_allclose(table["difference"], 0.0, atol=1e-12)
+    assert table["at_least_baseline"].all() and set(table["cv"]) == {"lono", "lodo"}
+    assert result.models["fake.lodo"] == {"a:lodo": 4, "b:lodo": 7}  # trained on the other set
+    with pytest.raises(ValueError, match="names must differ"):
+        benchmark.run_benchmark(sets, specs, [cvs[0], cvs[0]])

@@ -173,3 +173,26 @@ def test_reproduces_published_information_gain():
                     differ.add((algo, dset, col))
     assert checked == 73
     assert differ == INFO_EXCEPTIONS
+
+
+def test_count_bias_and_error_closed_forms():
+    rng = np.random.default_rng(0)
+    truth = rng.poisson(0.2, 1000).astype(float)
+    assert metrics.count_bias(truth, 1.2 * truth) == pytest.approx(0.2)
+    assert metrics.count_error(truth, 1.2 * truth, 100) == pytest.approx(0.2)
+    # counts moved within their 1 s windows: no error, whatever the timing
+    moved = truth.reshape(10, 100)[:, ::-1].ravel()
+    assert metrics.count_error(truth, moved, 100) == pytest.approx(0.0)
+    assert metrics.count_bias(truth, moved) == pytest.approx(0.0)
+    # one window's spikes put in the next: twice that count, over the total
+    shifted = truth.copy().reshape(10, 100)
+    shifted[1] += shifted[0]
+    shifted[0] = 0
+    expected = 2 * truth[:100].sum() / truth.sum()
+    assert metrics.count_error(truth, shifted.ravel(), 100) == pytest.approx(expected)
+    truth_nan = truth.copy()
+    truth_nan[:50] = np.nan  # NaN samples are dropped from both
+    assert metrics.count_bias(truth_nan, 1.5 * truth) == pytest.approx(0.5)
+    assert np.isnan(metrics.count_bias(np.zeros(10), np.ones(10)))
+    scores = metrics.score_all(truth, 1.2 * truth, fs=100.0, measures=("count_error", "count_bias"))
+    assert scores == pytest.approx({"count_error": 0.2, "count_bias": 0.2})

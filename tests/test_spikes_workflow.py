@@ -165,6 +165,8 @@ def test_defaults_fill_in():
         "n_folds": 3,
         "train_on": "same_dataset",
         "seed": 0,
+        "name": None,
+        "datasets": None,
     }
     assert spikes["ground_truth"]["s"]["max_units"] is None
     assert spikes["measures"] == ["corr", "rank"]

@@ -46,6 +46,7 @@ rule spikes_benchmark:
         timing=f"{SPIKES_DIR}/benchmark_timing.csv",
         rates=[directory(p) for p in expand(f"{SPIKES_DIR}/rates/{{gt}}.zarr", gt=GROUND_TRUTH)],
         models=directory(f"{SPIKES_DIR}/cv_models"),
+        comparison=f"{SPIKES_DIR}/benchmark_vs_oasis.csv",
     params:
         names=list(GROUND_TRUTH),
         methods=SPIKES_METHODS,
@@ -91,10 +92,10 @@ rule spikes_train:
         f"{SPIKES_DIR}/models/{{method}}_{{trainset}}.pt",
     params:
         method=lambda w: spikes_method_name(w.method),
-        train=lambda w: (SPIKES_METHODS.get(w.method) or {}).get("train", {}),
+        train=lambda w: spikes_train_params(w.method, w.trainset),
         device=SPIKES_TRAINING["device"],
     wildcard_constraints:
-        method=alternatives(spikes_train_labels()),
+        method=alternatives(spikes_train_labels(bank=False)),
         trainset=alternatives(spikes_train_sets()),
     threads: 2
     log:
@@ -105,6 +106,41 @@ rule spikes_train:
         gpu=int(SPIKES_TRAINING["gpu"]),
     script:
         "../scripts/spikes_train.py"
+
+
+use rule spikes_train as spikes_train_bank with:
+    output:
+        directory(f"{SPIKES_DIR}/models/{{method}}_{{trainset}}"),
+    wildcard_constraints:
+        method=alternatives(spikes_train_labels(bank=True)),
+        trainset=alternatives(spikes_train_sets()),
+    log:
+        log_path("spikes_train_bank", "method", "trainset"),
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=int(SPIKES_TRAINING["gpu"]),
+
+
+rule spikes_bank_merge:
+    """One bank directory holding the members of several training sets' banks (e.g. one per
+    indicator family and one for all), chosen per trace by indicator, rate and noise level."""
+    input:
+        banks=lambda w: expand(
+            f"{SPIKES_DIR}/models/{w.method}_{{s}}", s=SPIKES_TRAINING["merge"][w.merged]
+        ),
+    output:
+        directory(f"{SPIKES_DIR}/models/{{method}}_{{merged}}"),
+    wildcard_constraints:
+        method=alternatives(spikes_train_labels(bank=True)),
+        merged=alternatives(SPIKES_TRAINING["merge"]),
+    log:
+        log_path("spikes_bank_merge", "method", "merged"),
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/spikes_bank_merge.py"
 
 
 rule spikes_figure_scores:
@@ -123,6 +159,29 @@ rule spikes_figure_scores:
         title=lambda w: f"spike inference, cross-validated: {', '.join(GROUND_TRUTH)}",
     log:
         log_path("spikes_figure_scores"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/figures.py"
+
+
+rule spikes_figure_comparison:
+    """Each method's mean corr minus OASIS's per dataset and cross-validation."""
+    input:
+        comparison=f"{SPIKES_DIR}/benchmark_vs_oasis.csv",
+    output:
+        comparison=report(
+            f"{RESULTS}/figures/spikes/comparison.png",
+            caption="../report/spikes_comparison.rst",
+            category="Spike inference",
+        ),
+    params:
+        stage="spikes",
+        settings=lambda w: {"comparison": figure_settings("spikes_comparison")},
+        title=lambda w: f"spike inference against OASIS, per held-out dataset: {len(GROUND_TRUTH)} sets",
+    log:
+        log_path("spikes_figure_comparison"),
     resources:
         mem_mb=2000,
         runtime=10,

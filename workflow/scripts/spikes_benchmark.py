@@ -14,5 +14,6 @@ with log_to(snakemake.log[0]):
         timing_path=snakemake.output.timing,
         rates_paths=list(snakemake.output.rates),
         models_dir=snakemake.output.models,
+        comparison_path=snakemake.output.comparison,
         threads=snakemake.threads,
     )

@@ -9,6 +9,7 @@ recorded at (100 Hz for every Spikefinder dataset).
 from __future__ import annotations
 
 import argparse
+import inspect
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--method", required=True, choices=sorted(METHODS))
     q.add_argument("--calcium", required=True, help="Spikefinder calcium CSV (.csv or .csv.gz)")
     q.add_argument("--fs", type=float, default=SPIKEFINDER_RATE, help="frame rate, Hz")
-    q.add_argument("--model", help="trained model file (supervised methods)")
+    q.add_argument(
+        "--model",
+        help="trained model file (supervised methods), or a bank directory written by "
+        "`spikes train --method bank` (its members are chosen per trace)",
+    )
+    q.add_argument(
+        "--indicator",
+        help="calcium indicator of the recording (bank: prefer members trained for it)",
+    )
     q.add_argument(
         "--param",
         action="append",
@@ -67,7 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="keyword argument of the method's train() (repeatable)",
     )
-    t.add_argument("--out", required=True, help="model file to write")
+    t.add_argument(
+        "--indicator",
+        help="bank: tag its members with this indicator (default: the schema's, any)",
+    )
+    t.add_argument(
+        "--out", required=True, help="model file to write (bank: the directory to write)"
+    )
     t.set_defaults(func=_train)
 
 
@@ -89,26 +104,53 @@ def _check_fs(fs: float) -> float:
 
 
 def infer_frame(frame: pd.DataFrame, method: str, fs: float, **kwargs) -> pd.DataFrame:
-    """Infer every column of a Spikefinder-format DataFrame; NaN samples stay NaN."""
+    """Infer every column of a Spikefinder-format DataFrame; NaN samples stay NaN.
+
+    A method whose infer() takes `name` (the bank) gets the column's name for its messages.
+    """
     module = get_method(method)
-    out = {col: module.infer(frame[col].to_numpy(), fs, **kwargs) for col in frame.columns}
+    named = "name" in inspect.signature(module.infer).parameters
+    out = {
+        col: module.infer(
+            frame[col].to_numpy(), fs, **kwargs, **({"name": f"column {col}"} if named else {})
+        )
+        for col in frame.columns
+    }
     return pd.DataFrame(out, columns=frame.columns, index=frame.index)
+
+
+def _load_model(method: str, path: str) -> tuple[str, Any]:
+    """(method, model) for --model: a bank directory serves `cnn` and `bank` alike."""
+    from pathlib import Path
+
+    if Path(path).is_dir():
+        if method not in ("cnn", "bank"):
+            raise CLIError(f"--model {path} is a directory (a bank): use --method bank")
+        method = "bank"
+    elif method == "bank":
+        raise CLIError(f"--model {path}: a bank is a directory written by `spikes train`")
+    try:
+        return method, get_method(method).load(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from exc
 
 
 def _infer(args: argparse.Namespace) -> int:
     fs = _check_fs(args.fs)
     kwargs = parse_params(args.param)
-    if args.method in SUPERVISED:
+    method = args.method
+    if method in SUPERVISED:
         if not args.model:
-            raise CLIError(
-                f"method {args.method!r} is supervised: give --model (see `spikes train`)"
-            )
-        module = get_method(args.method)
-        kwargs["model"] = module.load(args.model)
+            raise CLIError(f"method {method!r} is supervised: give --model (see `spikes train`)")
+        method, kwargs["model"] = _load_model(method, args.model)
     elif args.model:
-        raise CLIError(f"method {args.method!r} takes no --model")
+        raise CLIError(f"method {method!r} takes no --model")
+    if args.indicator is not None:
+        if method != "bank":
+            raise CLIError("--indicator chooses members of a bank: give --model DIR")
+        kwargs["indicator"] = args.indicator
     frame = read_csv_columns(args.calcium)
-    rates = infer_frame(frame, args.method, fs, **kwargs)
+    rates = infer_frame(frame, method, fs, **kwargs)
     with atomic_path(args.out) as tmp:
         write_csv_columns(rates, tmp, gzip=str(args.out).endswith(".gz"))
     print(f"{args.out}: {rates.shape[1]} neurons x {rates.shape[0]} frames ({args.method})")
@@ -162,16 +204,29 @@ def _train(args: argparse.Namespace) -> int:
     from brainreps.data.spikefinder import load_spikefinder
     from brainreps.spikes.benchmark import trim_nan_tail
 
-    calcium, spikes, fs = [], [], []
-    for ca_path, sp_path, rate in zip(args.calcium, args.spikes, rates, strict=True):
+    calcium, spikes, fs, groups = [], [], [], []
+    for k, (ca_path, sp_path, rate) in enumerate(
+        zip(args.calcium, args.spikes, rates, strict=True)
+    ):
         rec = load_spikefinder(ca_path, sp_path, frame_rate=rate)
         for i in range(rec.sizes["unit"]):
             trace = trim_nan_tail(rec["dff"].values[i].astype(np.float64))
             calcium.append(trace)
             spikes.append(rec["spikes"].values[i, : trace.size].astype(np.float64))
             fs.append(rate)
+            groups.append(f"file{k}")
     module = get_method(args.method)
-    model = module.train(calcium, spikes, fs, **parse_params(args.param))
+    params = parse_params(args.param)
+    if args.indicator is not None:
+        if args.method != "bank":
+            raise CLIError("--indicator tags the members of a bank: use --method bank")
+        params["indicator"] = args.indicator
+    if "groups" in inspect.signature(module.train).parameters:
+        params["groups"] = groups  # every file (dataset) weighs the same in an epoch
+    try:
+        model = module.train(calcium, spikes, fs, **params)
+    except ValueError as exc:
+        raise CLIError(f"spikes train --method {args.method}: {exc}") from exc
     module.save(model, args.out)
     print(f"{args.out}: {args.method} model trained on {len(calcium)} neurons")
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.io
 import xarray as xr
 
@@ -140,4 +141,144 @@ def load_cascade(paths: Sequence[str | os.PathLike], frame_rate: float | None = 
         unit=units,
         unit_coords={"neuron": neuron, "trial": np.asarray(trial_index)},
         attrs={"source": "cascade", "files": [str(p) for p in paths]},
+    )
+
+
+# ---- the CASCADE database as 100 Hz Spikefinder-format CSVs (../shared/data/cascade) ----------
+
+CSV_RATE = 100.0  # Hz, every column of the converted CSVs
+SANITY_TABLE = "columns_and_sanity.csv"
+
+
+def cascade_csv_paths(folder: str | os.PathLike, dataset: str) -> tuple[Path, Path]:
+    """(calcium, spikes) CSVs of one CASCADE dataset in a folder (`{dataset}.calcium.csv(.gz)`)."""
+    folder = Path(folder)
+    found = []
+    for kind in ("calcium", "spikes"):
+        for candidate in (folder / f"{dataset}.{kind}.csv.gz", folder / f"{dataset}.{kind}.csv"):
+            if candidate.is_file():
+                found.append(candidate)
+                break
+        else:
+            known = sorted({p.name.split(".")[0] for p in folder.glob("*.calcium.csv*")})
+            raise FileNotFoundError(
+                f"no {dataset}.{kind}.csv(.gz) in {folder} (datasets there: {known[:30]})"
+            )
+    return found[0], found[1]
+
+
+def _sanity_rows(folder: Path, dataset: str, n_columns: int) -> pd.DataFrame | None:
+    """The dataset's rows of columns_and_sanity.csv by column, or None when there is no table."""
+    path = folder / SANITY_TABLE
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    rows = table[table["dataset"] == dataset].set_index("column").sort_index()
+    if len(rows) != n_columns:
+        raise ValueError(
+            f"{path}: {len(rows)} rows for dataset {dataset!r} but its CSVs have {n_columns} "
+            "columns; the table does not belong to these files"
+        )
+    return rows
+
+
+def native_rate(rates: np.ndarray) -> float:
+    """One frame rate for columns imaged at `rates` Hz: their median, at most the CSV rate."""
+    return float(min(CSV_RATE, np.median(rates)))
+
+
+def load_cascade_csv(
+    folder: str | os.PathLike,
+    dataset: str,
+    frame_rate: float | str | None = None,
+    quality: Sequence[str] | None = ("ok", "weak"),
+) -> xr.Dataset:
+    """One CASCADE dataset from its 100 Hz CSVs as a `recording` Dataset, one unit per column.
+
+    `frame_rate`: None keeps the CSVs' 100 Hz; "native" resamples every column to the median
+    frame rate the dataset was imaged at (from columns_and_sanity.csv, at most 100 Hz), which
+    undoes the interpolation of 7.8-30 Hz recordings; a number resamples to that rate (dF/F by
+    Gaussian anti-aliasing + linear interpolation, spikes re-binned so that counts are kept).
+    `quality` keeps the columns whose `quality_flag` is listed (None: all). Units of one
+    recorded cell share a `neuron` coordinate (its source file), so that cross-validation keeps
+    them together; `native_fs` and `duplicate_of_spikefinder` are unit coordinates too.
+    """
+    from brainreps.data.spikefinder import read_csv_columns, recording_dataset
+    from brainreps.spikes import preprocess as pp
+
+    folder = Path(folder)
+    calcium_path, spikes_path = cascade_csv_paths(folder, dataset)
+    calcium, spikes = read_csv_columns(calcium_path), read_csv_columns(spikes_path)
+    if list(calcium.columns) != list(spikes.columns) or calcium.shape != spikes.shape:
+        raise ValueError(
+            f"{spikes_path} (shape {spikes.shape}) does not match {calcium_path} "
+            f"(shape {calcium.shape}): calcium and spike files must hold the same columns"
+        )
+    rows = _sanity_rows(folder, dataset, calcium.shape[1])
+    columns = list(range(calcium.shape[1]))
+    if rows is not None and quality is not None:
+        flags = rows["quality_flag"].astype(str)
+        columns = [c for c in columns if flags.iloc[c] in set(quality)]
+        if not columns:
+            raise ValueError(
+                f"{dataset}: no column has a quality_flag in {list(quality)} "
+                f"(flags: {sorted(set(flags))})"
+            )
+    native = (
+        rows["native_fs"].to_numpy(float)[columns]
+        if rows is not None
+        else np.full(len(columns), np.nan)
+    )
+    if frame_rate == "native":
+        if rows is None:
+            raise ValueError(
+                f"{dataset}: frame_rate 'native' needs {SANITY_TABLE} (the imaging rates) "
+                f"in {folder}"
+            )
+        fs = native_rate(native)
+    else:
+        fs = CSV_RATE if frame_rate is None else float(frame_rate)
+    dffs, counts = [], []
+    for c, imaged in zip(columns, native, strict=True):
+        ca = calcium.iloc[:, c].to_numpy()
+        sp = spikes.iloc[:, c].to_numpy()
+        n = int(np.isfinite(ca).sum())  # NaN is end padding in these files
+        ca, sp = ca[:n], np.nan_to_num(sp[:n])
+        if not np.isclose(fs, CSV_RATE):
+            m = pp.resampled_length(n, CSV_RATE, fs)
+            # back to (about) the imaging rate: the 100 Hz samples were interpolated from it
+            restoring = bool(np.isfinite(imaged) and fs >= 0.95 * imaged)
+            ca = pp.resample_trace(ca, CSV_RATE, fs, m, antialias=not restoring)
+            sp = pp.rebin_counts(sp, CSV_RATE, fs, m)
+        dffs.append(ca)
+        counts.append(sp)
+    n_time = max(d.size for d in dffs)
+    dff_arr = np.full((len(dffs), n_time), np.nan)
+    spk_arr = np.full((len(dffs), n_time), np.nan)
+    for i, (d, s) in enumerate(zip(dffs, counts, strict=True)):
+        dff_arr[i, : d.size] = d
+        spk_arr[i, : s.size] = s
+    if rows is not None:
+        neuron = [Path(str(f)).stem for f in rows["file"].iloc[columns]]
+        duplicate = [
+            "" if pd.isna(v) else str(v) for v in rows["duplicate_of_spikefinder"].iloc[columns]
+        ]
+    else:
+        neuron, duplicate = [str(c) for c in columns], [""] * len(columns)
+    return recording_dataset(
+        dff_arr,
+        fs,
+        spikes=spk_arr,
+        unit=[str(calcium.columns[c]) for c in columns],
+        unit_coords={
+            "neuron": neuron,
+            "native_fs": native,
+            "duplicate_of_spikefinder": duplicate,
+        },
+        attrs={
+            "source": "cascade",
+            "dataset": dataset,
+            "calcium_file": str(calcium_path),
+            "spikes_file": str(spikes_path),
+        },
     )

@@ -67,6 +67,20 @@ def ground_truth_recording(
             ds = load_spikefinder(
                 calcium, spikes, frame_rate=entry.get("frame_rate", 100.0), dataset_id=dset
             )
+        elif source == "cascade" and entry.get("dataset"):
+            from brainreps.data.cascade import load_cascade_csv
+
+            if download is not None:
+                raise ValueError(
+                    f"spikes.ground_truth cascade entry with dataset {entry['dataset']!r}: "
+                    "the CSV form is read from a local `path`, not a url"
+                )
+            ds = load_cascade_csv(
+                entry["path"],
+                entry["dataset"],
+                frame_rate=entry.get("frame_rate"),
+                quality=entry.get("quality", ("ok", "weak")),
+            )
         elif source == "cascade":
             if folder is not None:
                 files = _find(folder, ["*.mat"])
@@ -75,7 +89,8 @@ def ground_truth_recording(
                 files = _find(target, ["*.mat"]) if target.is_dir() else [target]
             if not files:
                 raise FileNotFoundError(f"no .mat files in {entry.get('path') or entry.get('url')}")
-            ds = load_cascade(files, frame_rate=entry.get("frame_rate"))
+            rate = entry.get("frame_rate")
+            ds = load_cascade(files, frame_rate=None if rate == "native" else rate)
         else:
             raise ValueError(f"unknown ground-truth source {source!r}")
     ds = ds.load()
@@ -88,4 +103,6 @@ def ground_truth_recording(
     ds["dff"] = ds["dff"].astype(np.float32)
     ds["spikes"] = ds["spikes"].astype(np.float32)
     ds.attrs["frame_rate"] = fs
+    if entry.get("indicator"):
+        ds.attrs["indicator"] = str(entry["indicator"])
     return ds

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+PANELS_PER_ROW = 8  # datasets per row of the score figure
+
 
 def _figure(settings: Mapping[str, Any], width: float, height: float):
     return plt.figure(figsize=(settings.get("width", width), settings.get("height", height)))
@@ -21,14 +23,24 @@ def score_distributions(
     """Per-method distribution (points + median bar) of the Spikefinder `corr`, per dataset."""
     settings = settings or {}
     measure = "corr"
-    sub = scores[scores["measure"] == measure]
+    sub = scores[scores["measure"] == measure].copy()
+    if "cv" in sub:  # a supervised method once per cross-validation: "cnn (lodo)"
+        sub["method"] = [
+            m if cv in ("none", "-") else f"{m} ({cv})"
+            for m, cv in zip(sub["method"], sub["cv"], strict=True)
+        ]
     datasets = list(dict.fromkeys(sub["dataset"]))
     methods = list(dict.fromkeys(sub["method"]))
-    fig = _figure(settings, 2.0 + 1.1 * len(methods) * max(1, len(datasets)) ** 0.5, 3.4)
+    n_cols = min(len(datasets), PANELS_PER_ROW) or 1
+    n_rows = max(1, int(np.ceil(len(datasets) / n_cols)))
+    fig = _figure(settings, 1.2 + 0.35 * len(methods) * n_cols, 0.6 + 2.9 * n_rows)
     if not datasets:
         fig.text(0.5, 0.5, "no scores", ha="center")
         return fig
-    axes = fig.subplots(1, len(datasets), sharey=True, squeeze=False)[0]
+    grid = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False)
+    axes = grid.ravel()[: len(datasets)]
+    for ax in grid.ravel()[len(datasets) :]:
+        ax.set_visible(False)
     rng = np.random.default_rng(0)
     for ax, dataset in zip(axes, datasets, strict=True):
         for j, method in enumerate(methods):
@@ -38,10 +50,12 @@ def score_distributions(
                 continue
             ax.scatter(j + rng.uniform(-0.15, 0.15, values.size), values, s=10, alpha=0.6)
             ax.hlines(np.median(values), j - 0.3, j + 0.3, color="k", lw=2)
-        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
-        ax.set_title(dataset)
+        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=7)
+        n = int(sub[sub["dataset"] == dataset]["unit"].nunique()) if "unit" in sub else 0
+        ax.set_title(f"{dataset} (n = {n})" if n else dataset, fontsize=9)
         ax.axhline(0, color="0.8", lw=0.8, zorder=0)
-    axes[0].set_ylabel(f"{measure}: Pearson r of 40 ms spike counts, per neuron")
+    for row in grid:
+        row[0].set_ylabel(f"{measure}: Pearson r of 40 ms\nspike counts, per neuron")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -146,4 +160,44 @@ def spike_examples(
     if title:
         fig.suptitle(title)
         fig.tight_layout()
+    return fig
+
+
+def baseline_differences(
+    comparison: pd.DataFrame, settings: Mapping[str, Any] | None = None, title: str = ""
+):
+    """Each method's mean corr minus the baseline's (OASIS) per dataset, one panel per
+    cross-validation: a point below 0 is a dataset where the method is worse."""
+    settings = settings or {}
+    cvs = list(dict.fromkeys(comparison["cv"])) if len(comparison) else []
+    datasets = list(dict.fromkeys(comparison["dataset"])) if len(comparison) else []
+    fig = _figure(settings, 2.5 + 0.32 * max(1, len(datasets)), 1.0 + 2.8 * max(1, len(cvs)))
+    if not cvs:
+        fig.text(0.5, 0.5, "no comparison (the baseline did not run)", ha="center")
+        return fig
+    axes = fig.subplots(len(cvs), 1, squeeze=False, sharex=True)[:, 0]
+    x = {d: i for i, d in enumerate(datasets)}
+    for ax, cv in zip(axes, cvs, strict=True):
+        sub = comparison[comparison["cv"] == cv]
+        methods = list(dict.fromkeys(sub["method"]))
+        for j, method in enumerate(methods):
+            m = sub[sub["method"] == method]
+            offset = (j - (len(methods) - 1) / 2) * 0.12
+            below = int((m["difference"] < 0).sum())
+            ax.plot(
+                [x[d] + offset for d in m["dataset"]],
+                m["difference"],
+                "o",
+                ms=4,
+                label=f"{method}: below on {below} of {len(m)}",
+            )
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_ylabel("mean corr minus OASIS's\n(Pearson r, 40 ms bins)")
+        ax.set_title(f"cross-validation: {cv}", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    axes[-1].set_xticks(range(len(datasets)), datasets, rotation=60, ha="right", fontsize=7)
+    axes[-1].set_xlabel("held-out dataset")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig

@@ -28,10 +28,12 @@ METHODS: dict[str, str] = {
     "derivative": "brainreps.spikes.derivative",
     "cnn": "brainreps.spikes.cnn",
     "stm": "brainreps.spikes.stm",
+    "bank": "brainreps.spikes.bank",
+    "vae": "brainreps.spikes.vae",
 }
 
 # methods that must be trained on ground truth before they can infer
-SUPERVISED: frozenset[str] = frozenset({"cnn", "stm"})
+SUPERVISED: frozenset[str] = frozenset({"cnn", "stm", "bank", "vae"})
 
 
 class MethodUnavailable(ImportError):

@@ -101,6 +101,12 @@ def resolve_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
         lo, hi = out["noise_levels"]
         if not 0 <= lo <= hi < 1:
             raise ValueError(f"cnn noise_levels must satisfy 0 <= lo <= hi < 1, got {[lo, hi]}")
+    if out["noise_level"] is not None:
+        lo, hi = out["noise_level"]
+        if not 0 < lo <= hi:
+            raise ValueError(f"cnn noise_level must satisfy 0 < lo <= hi, got {[lo, hi]}")
+    if out["epoch_samples"] is not None and out["epoch_samples"] < 1:
+        raise ValueError(f"cnn epoch_samples must be positive, got {out['epoch_samples']}")
     return out
 
 
@@ -170,38 +176,166 @@ def _crops(
     return np.stack(xs), np.stack(ys), np.stack(ms)
 
 
+CURVE_POINTS = 24  # noise stds at which each recording's noise level is measured
+
+
+def level_curve(segments: list[np.ndarray], std: float, top: float, rate: float) -> dict:
+    """A recording's CASCADE noise level after adding white noise of each of a grid of stds
+    (z-scored units) up to one that reaches level `top`: measured, not assumed to add in
+    quadrature, since the first differences hold signal too (CASCADE measures it likewise)."""
+    rng = np.random.default_rng(0)
+    noise = [rng.standard_normal(x.size) for x in segments]
+    biggest = 2.0 * pp.level_to_sigma(top, rate) / max(std, 1e-12)
+    sigmas = np.concatenate([[0.0], biggest * np.geomspace(1e-3, 1.0, CURVE_POINTS - 1)])
+    levels = [
+        std * pp.noise_level([x + s * n for x, n in zip(segments, noise, strict=True)], rate)
+        for s in sigmas
+    ]
+    return {"sigmas": sigmas, "levels": np.maximum.accumulate(np.asarray(levels))}
+
+
+def _cascade_sigma(stat: dict[str, Any], params: dict[str, Any], rng) -> float:
+    """Std (z-scored units) of white noise that brings a recording to a CASCADE level drawn
+    log-uniformly from `noise_level` [lo, hi] (0 when it is already that noisy); from the
+    recording's measured `curve` when it has one, else by adding in quadrature."""
+    lo, hi = params["noise_level"]
+    target = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    if target <= stat["level"]:
+        return 0.0
+    curve = stat.get("curve")
+    if curve is not None and target <= curve["levels"][-1]:
+        # log-log interpolation between measured points (the level grows like a power law)
+        lv, sg = curve["levels"][1:], curve["sigmas"][1:]
+        return float(np.exp(np.interp(np.log(target), np.log(lv), np.log(sg))))
+    rate = float(params["rate"])
+    add = pp.level_to_sigma(target, rate) ** 2 - pp.level_to_sigma(stat["level"], rate) ** 2
+    return float(np.sqrt(add) / stat["std"]) if add > 0 and stat["std"] > 0 else 0.0
+
+
 def _augment(
     recordings: list[list[tuple[np.ndarray, np.ndarray]]],
     levels: list[float],
     params: dict[str, Any],
     rng: np.random.Generator,
+    stats: list[dict[str, float]] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """One epoch's segments: each recording made noisier to a drawn noise level, re-z-scored."""
     out = []
-    for rec, own in zip(recordings, levels, strict=True):
+    for k, (rec, own) in enumerate(zip(recordings, levels, strict=True)):
         xs = [x for x, _ in rec]
         if rng.random() >= params["p_clean"]:
-            if params["noise_levels"] is not None:
-                lo, hi = params["noise_levels"]
-                target = rng.uniform(lo, hi)
+            if params["noise_level"] is not None:
+                sigma = _cascade_sigma(stats[k], params, rng)
+                if sigma > 0:
+                    xs = pp.normalise_segments(
+                        [x + sigma * rng.standard_normal(x.size) for x in xs]
+                    )
             else:
-                target = own * rng.uniform(1.0, params["max_noise_factor"])
-            xs = pp.add_noise_to_level(xs, target, rng)
+                if params["noise_levels"] is not None:
+                    lo, hi = params["noise_levels"]
+                    target = rng.uniform(lo, hi)
+                else:
+                    target = own * rng.uniform(1.0, params["max_noise_factor"])
+                xs = pp.add_noise_to_level(xs, target, rng)
         out.extend(zip(xs, [y for _, y in rec], strict=True))
     return out
+
+
+def _relative_sigma(own: float, params: dict[str, Any], rng) -> float:
+    """Std (z-scored units) of white noise that brings noise_sigma `own` to a drawn target."""
+    if params["noise_levels"] is not None:
+        target = rng.uniform(*params["noise_levels"])
+    else:
+        target = own * rng.uniform(1.0, params["max_noise_factor"])
+    target = min(float(target), 0.95)
+    return float(np.sqrt((target**2 - own**2) / (1.0 - target**2))) if target > own else 0.0
+
+
+def _sampled_crops(
+    recordings: list[list[tuple[np.ndarray, np.ndarray]]],
+    levels: list[float],
+    stats: list[dict[str, float]],
+    groups: list[str],
+    length: int,
+    params: dict[str, Any],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One epoch of `epoch_samples` samples as random crops, the same number from every group
+    (within a group, recordings and runs in proportion to their length), each crop noised on
+    its own (as `_augment` does per recording) and re-standardised."""
+    n_crops = max(1, int(np.ceil(params["epoch_samples"] / length)))
+    by_group: dict[str, list[int]] = {}
+    for k, g in enumerate(groups):
+        by_group.setdefault(g, []).append(k)
+    names = sorted(by_group)
+    sizes = [np.array([sum(x.size for x, _ in recordings[k]) for k in by_group[g]]) for g in names]
+    xs, ys, ms = [], [], []
+    for c in range(n_crops):
+        gi = c % len(names) if c < n_crops - n_crops % len(names) else rng.integers(len(names))
+        members, w = by_group[names[gi]], sizes[gi]
+        k = members[rng.choice(len(members), p=w / w.sum())]
+        runs = recordings[k]
+        lengths = np.array([x.size for x, _ in runs], dtype=float)
+        x, y = runs[rng.choice(len(runs), p=lengths / lengths.sum())]
+        if x.size <= length:
+            pad = length - x.size
+            xc, yc = np.pad(x, (0, pad), mode="edge"), np.pad(y, (0, pad))
+            mc = np.concatenate([np.ones(x.size), np.zeros(pad)])
+        else:
+            s = int(rng.integers(0, x.size - length + 1))
+            xc, yc, mc = x[s : s + length], y[s : s + length], np.ones(length)
+        if rng.random() >= params["p_clean"]:
+            if params["noise_level"] is not None:
+                sigma = _cascade_sigma(stats[k], params, rng)
+            else:
+                sigma = _relative_sigma(levels[k], params, rng)
+            if sigma > 0:
+                xc = (xc + sigma * rng.standard_normal(length)) / np.sqrt(1.0 + sigma**2)
+        xs.append(xc)
+        ys.append(yc)
+        ms.append(mc)
+    return np.stack(xs), np.stack(ys), np.stack(ms)
 
 
 def train(
     calcium: list[np.ndarray],
     spikes: list[np.ndarray],
     fs: float | list[float],
+    groups: list[str] | None = None,
     **params: Any,
 ) -> CNNModel:
-    """Train an ensemble on ground-truth (calcium, spike counts per sample) pairs at rate(s) `fs`."""
+    """Train an ensemble on ground-truth (calcium, spike counts per sample) pairs at rate(s) `fs`.
+
+    `groups` names each recording's dataset: with `epoch_samples` set, every group contributes
+    the same number of crops to an epoch, whatever its size.
+    """
     p = resolve_params(params)
     t0 = time.perf_counter()
     rate = float(p["rate"])
-    raw = pp.training_recordings(calcium, spikes, fs, rate)
+    groups = ["all"] * len(calcium) if groups is None else [str(g) for g in groups]
+    if len(groups) != len(calcium):
+        raise ValueError(f"got {len(groups)} groups for {len(calcium)} recordings")
+    raw, stats, kept = pp.training_recordings_with_stats(calcium, spikes, fs, rate)
+    groups = [groups[i] for i in kept]
+    n_dropped = 0
+    if p["noise_level"] is not None and p["drop_noisier"]:
+        keep = [k for k, st in enumerate(stats) if st["level"] <= p["noise_level"][1]]
+        if not keep:
+            raise ValueError(
+                f"cnn: every training recording is noisier than noise_level "
+                f"{p['noise_level'][1]:g} (%·s^-1/2) at {rate:g} Hz (least noisy "
+                f"{min(st['level'] for st in stats):.3g}); raise noise_level or set "
+                "drop_noisier: false"
+            )
+        n_dropped = len(stats) - len(keep)
+        raw, stats, groups = (
+            [raw[k] for k in keep],
+            [stats[k] for k in keep],
+            [groups[k] for k in keep],
+        )
+    if p["noise_level"] is not None:
+        for rec, st in zip(raw, stats, strict=True):
+            st["curve"] = level_curve([x for x, _ in rec], st["std"], p["noise_level"][1], rate)
     recordings = [[(x, pp.smooth_spikes(s, rate, p["smoothing"])) for x, s in rec] for rec in raw]
     levels = [pp.noise_sigma(np.concatenate([x for x, _ in rec])) for rec in recordings]
     # the net regresses targets of unit std; the scale is undone at inference
@@ -224,7 +358,10 @@ def train(
             )
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(p["epochs"]))
             for epoch in range(int(p["epochs"])):
-                xs, ys, ms = _crops(_augment(recordings, levels, p, rng), length, rng)
+                if p["epoch_samples"] is None:
+                    xs, ys, ms = _crops(_augment(recordings, levels, p, rng, stats), length, rng)
+                else:
+                    xs, ys, ms = _sampled_crops(recordings, levels, stats, groups, length, p, rng)
                 order = rng.permutation(len(xs))
                 net.train()
                 total = 0.0
@@ -257,6 +394,12 @@ def train(
         "n_samples": int(sum(x.size for rec in recordings for x, _ in rec)),
         "noise_sigma_range": [float(min(levels)), float(max(levels))],
         "trained_noise_range": _trained_noise_range(levels, p),
+        "level_range": [
+            float(min(st["level"] for st in stats)),
+            float(max(st["level"] for st in stats)),
+        ],
+        "n_dropped_noisier": n_dropped,
+        "groups": sorted(set(groups)),
         "final_loss": float(losses[-1]),
         "target_scale": target_scale,
         "train_seconds": time.perf_counter() - t0,
@@ -265,8 +408,10 @@ def train(
     return CNNModel(params=p, states=states, info=info)
 
 
-def _trained_noise_range(levels: list[float], params: dict[str, Any]) -> list[float]:
-    """noise_sigma range the augmented training traces covered."""
+def _trained_noise_range(levels: list[float], params: dict[str, Any]) -> list[float] | None:
+    """noise_sigma range the augmented training traces covered (None: noise_level says it)."""
+    if params["noise_level"] is not None:
+        return None  # a bank member: its CASCADE band is checked by the bank
     lo, hi = min(levels), max(levels) * float(params["max_noise_factor"])
     if params["noise_levels"] is not None:
         lo, hi = min(lo, params["noise_levels"][0]), max(max(levels), params["noise_levels"][1])
@@ -278,7 +423,10 @@ def check_noise_level(model: CNNModel, pieces: list[tuple[int, int, np.ndarray]]
     if not pieces:
         return float("nan")
     level = pp.noise_sigma(np.concatenate([x for _, _, x in pieces]))
-    lo, hi = model.info.get("trained_noise_range", [0.0, 1.0])
+    trained = model.info.get("trained_noise_range", [0.0, 1.0])
+    if trained is None:
+        return level
+    lo, hi = trained
     if not lo * 0.5 <= level <= hi * 1.5:
         logger.warning(
             "cnn: the trace's noise level %.3g (noise std / trace std) is outside the range "

@@ -135,7 +135,39 @@ def information_gain(
     return float(loglik + entropy)
 
 
-SCORES = {"corr": corr, "rank": rank, "info": information_gain}
+def count_bias(truth: np.ndarray, prediction: np.ndarray) -> float:
+    """Relative bias of the inferred spike count: (sum prediction - sum truth) / sum truth.
+
+    Samples NaN in either are dropped; NaN when the truth holds no spike. With rates in spikes
+    per frame this is CASCADE's bias (Rupprecht et al. 2021) over the whole recording.
+    """
+    t, p = paired_bins(truth, prediction, 1)
+    total = t.sum()
+    return float((p.sum() - total) / total) if total > 0 else float("nan")
+
+
+def count_error(truth: np.ndarray, prediction: np.ndarray, window: int) -> float:
+    """Relative error of spike counts in windows of `window` samples: sum |P_w - T_w| / sum T.
+
+    0 for a prediction that puts every window's count right, whatever the timing within it;
+    NaN when the truth holds no spike. (CASCADE's error compares smoothed rates; windows of
+    1 s, the benchmark's choice, ask the same of counts without a kernel.)
+    """
+    t, p = paired_bins(truth, prediction, max(1, int(window)))
+    total = t.sum()
+    return float(np.abs(p - t).sum() / total) if total > 0 else float("nan")
+
+
+COUNT_WINDOW = 1.0  # s, windows of the benchmark's count_error
+
+
+SCORES = {
+    "corr": corr,
+    "rank": rank,
+    "info": information_gain,
+    "count_error": count_error,
+    "count_bias": count_bias,
+}
 
 
 def score_all(
@@ -149,6 +181,10 @@ def score_all(
             raise ValueError(f"unknown score {name!r}; known: {', '.join(SCORES)}")
         if name == "info":
             out[name] = information_gain(truth, prediction, factor=factor, fs=fs)
+        elif name == "count_error":
+            out[name] = count_error(truth, prediction, int(round(COUNT_WINDOW * fs)))
+        elif name == "count_bias":
+            out[name] = count_bias(truth, prediction)
         else:
             out[name] = SCORES[name](truth, prediction, factor=factor)
     return out

@@ -85,7 +85,13 @@ def noise_sweep(
         for k, snr in enumerate(snrs):
             noisy = add_noise_at_snr(gt.dff[i], snr, seed=unit_seed(seed, i, k))
             noisy_gt = GroundTruth(
-                gt.name, noisy[None], gt.spikes[i][None], gt.fs, [gt.units[i]], [gt.neurons[i]]
+                gt.name,
+                noisy[None],
+                gt.spikes[i][None],
+                gt.fs,
+                [gt.units[i]],
+                [gt.neurons[i]],
+                gt.indicator,
             )
             out, _ = infer_units(spec, noisy_gt, [0], model=model)
             rows.append(_row(gt, spec, i, float(snr), gt.spikes[i], out[0], clean_rate, factor))

@@ -22,15 +22,23 @@ def resampled_length(n: int, fs_in: float, fs_out: float) -> int:
 
 
 def resample_trace(
-    trace: np.ndarray, fs_in: float, fs_out: float, n_out: int | None = None
+    trace: np.ndarray,
+    fs_in: float,
+    fs_out: float,
+    n_out: int | None = None,
+    antialias: bool = True,
 ) -> np.ndarray:
-    """Resample a finite 1-D trace to `fs_out` (Gaussian anti-aliasing, linear interpolation)."""
+    """Resample a finite 1-D trace to `fs_out` (Gaussian anti-aliasing, linear interpolation).
+
+    `antialias=False` skips the low-pass when going down: for a trace that was itself
+    interpolated up from `fs_out`, which holds nothing above that rate's Nyquist frequency.
+    """
     x = np.asarray(trace, dtype=np.float64)
     _check_rates(fs_in, fs_out)
     n_out = resampled_length(x.size, fs_in, fs_out) if n_out is None else n_out
     if np.isclose(fs_in, fs_out) and n_out == x.size:
         return x.copy()
-    if fs_out < fs_in and x.size > 1:
+    if antialias and fs_out < fs_in and x.size > 1:
         x = gaussian_filter1d(x, sigma=0.5 * fs_in / fs_out, mode="nearest")
     t_in = (np.arange(x.size) + 0.5) / fs_in
     t_out = (np.arange(n_out) + 0.5) / fs_out
@@ -67,13 +75,27 @@ def noise_sigma(trace: np.ndarray) -> float:
     return float(MAD_TO_STD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
-def noise_level(trace: np.ndarray, fs: float) -> float:
-    """CASCADE's noise level: 100 * median(|diff(trace)|) / sqrt(fs), in % per sqrt(Hz)."""
-    d = np.diff(np.asarray(trace, dtype=np.float64))
+def noise_level(trace: np.ndarray | list[np.ndarray], fs: float) -> float:
+    """CASCADE's standardised noise level of dF/F: 100 median(|diff|) / sqrt(fs), in % s^-1/2.
+
+    Rupprecht et al. 2021 (Methods, "noise level"); `trace` may be several runs of one
+    recording (a list), whose frame-to-frame differences are pooled (none across a gap).
+    """
+    runs = trace if isinstance(trace, list) and trace and np.ndim(trace[0]) == 1 else [trace]
+    d = np.concatenate([np.diff(np.asarray(r, dtype=np.float64)) for r in runs] or [[]])
     d = d[np.isfinite(d)]
     if d.size == 0:
         return 0.0
     return float(100.0 * np.median(np.abs(d)) / np.sqrt(fs))
+
+
+# median |x - y| of two independent N(0, sigma^2) samples is this times sigma
+MEDIAN_ABS_DIFF = float(np.sqrt(2.0) * 0.6744897501960817)
+
+
+def level_to_sigma(level: float, fs: float) -> float:
+    """Per-sample std (dF/F) of white Gaussian noise whose CASCADE noise level at `fs` is `level`."""
+    return float(level * np.sqrt(fs) / (100.0 * MEDIAN_ABS_DIFF))
 
 
 def normalise(trace: np.ndarray) -> np.ndarray:
@@ -171,22 +193,36 @@ def training_recordings(
     calcium: list[np.ndarray], spikes: list[np.ndarray], fs: float | list[float], rate: float
 ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per recording, its jointly finite runs at `rate`: [(z-scored trace, spike counts)]."""
+    return training_recordings_with_stats(calcium, spikes, fs, rate)[0]
+
+
+def training_recordings_with_stats(
+    calcium: list[np.ndarray], spikes: list[np.ndarray], fs: float | list[float], rate: float
+) -> tuple[list[list[tuple[np.ndarray, np.ndarray]]], list[dict[str, float]], list[int]]:
+    """`training_recordings`, each recording's dF/F scale at `rate`, and which inputs it kept.
+
+    Stats per kept recording: `std` (the dF/F std the z-score divided by) and `level` (CASCADE
+    noise level of the dF/F resampled to `rate`); `kept` indexes the input recordings.
+    """
     check_pairs(calcium, spikes)
     rates = as_rate_list(fs, len(calcium))
-    out = []
-    for c, s, f in zip(calcium, spikes, rates, strict=True):
+    out, stats, kept = [], [], []
+    for i, (c, s, f) in enumerate(zip(calcium, spikes, rates, strict=True)):
         c = np.asarray(c, dtype=np.float64)
         s = np.asarray(s, dtype=np.float64)
         c = np.where(np.isfinite(s), c, np.nan)
         spans = [(a, b) for a, b in finite_segments(np.isfinite(c)) if b - a >= 2]
         if not spans:
             continue
-        xs = normalise_segments([resample_trace(c[a:b], f, rate) for a, b in spans])
+        raw = [resample_trace(c[a:b], f, rate) for a, b in spans]
+        xs = normalise_segments(raw)
         ss = [rebin_counts(s[a:b], f, rate) for a, b in spans]
         out.append(list(zip(xs, ss, strict=True)))
+        stats.append({"std": float(np.std(np.concatenate(raw))), "level": noise_level(raw, rate)})
+        kept.append(i)
     if not out:
         raise ValueError("no finite calcium/spike samples in the training data")
-    return out
+    return out, stats, kept
 
 
 def add_noise_to_level(

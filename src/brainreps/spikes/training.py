@@ -1,7 +1,9 @@
-"""Final supervised models: train a method on whole ground-truth stores, save the model file."""
+"""Final supervised models: train a method on whole ground-truth stores, save the model file
+(a bank: its directory, tagged with the indicator its stores share)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -9,24 +11,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from brainreps.io import read_store
 from brainreps.spikes import SUPERVISED, get_method
 
 logger = logging.getLogger(__name__)
 
 
-def load_training_stores(
-    paths: Sequence[str | os.PathLike],
-) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
-    """(calcium, spikes, frame rate) per unit of ground-truth recording stores, NaN tails cut."""
+def load_training_stores(paths: Sequence[str | os.PathLike], with_groups: bool = False) -> tuple:
+    """(calcium, spikes, frame rate) per unit of ground-truth recording stores, NaN tails cut;
+    with `with_groups`, also each unit's store name and the stores' indicators."""
     from brainreps.spikes.benchmark import ground_truth_from_recording, trim_nan_tail
 
-    calcium, spikes, rates = [], [], []
+    calcium, spikes, rates, groups, indicators = [], [], [], [], []
     for path in paths:
         ds = read_store(path, "recording", load=True)
         gt = ground_truth_from_recording(ds, Path(path).stem)
+        indicators.append(gt.indicator)
         for dff, s in zip(gt.dff, gt.spikes, strict=True):
             c = trim_nan_tail(dff)
             if c.size == 0:
@@ -34,9 +34,18 @@ def load_training_stores(
             calcium.append(c)
             spikes.append(s[: c.size])
             rates.append(gt.fs)
+            groups.append(gt.name)
     if not calcium:
         raise ValueError(f"no unit with finite samples in the training stores {list(paths)}")
+    if with_groups:
+        return calcium, spikes, rates, groups, indicators
     return calcium, spikes, rates
+
+
+def set_indicator(indicators: Sequence[str]) -> str:
+    """A training set's indicator tag: the one indicator all its stores share, else `any`."""
+    named = {i.lower(): i for i in indicators if i}
+    return next(iter(named.values())) if len(named) == 1 and all(indicators) else "any"
 
 
 def train_model(
@@ -51,9 +60,15 @@ def train_model(
         raise ValueError(f"method {method!r} is not supervised; supervised: {sorted(SUPERVISED)}")
     module = get_method(method)
     params = dict(params or {})
-    if device is not None and method == "cnn":
+    if device is not None and method in ("cnn", "vae"):
         params["device"] = device
-    calcium, spikes, rates = load_training_stores(stores)
+    elif device is not None and method == "bank":
+        params["cnn"] = {**params.get("cnn", {}), "device": device}
+    calcium, spikes, rates, groups, indicators = load_training_stores(stores, with_groups=True)
+    if method == "bank" and "indicator" not in params:
+        params["indicator"] = set_indicator(indicators)
+    if "groups" in inspect.signature(module.train).parameters:
+        params["groups"] = groups  # every dataset weighs the same in an epoch
     t0 = time.perf_counter()
     model = module.train(calcium, spikes, rates, **params)
     logger.info(

@@ -53,7 +53,7 @@ BAD = {
     "training method": (
         lambda c: c["spikes"].update(training={"methods": ["oasis"]}),
         "config key spikes.training.methods: 'oasis' is not a supervised method label in "
-        "spikes.methods (supervised: cnn, stm)",
+        "spikes.methods (supervised: cnn, stm, bank, vae)",
     ),
     "download names": (
         lambda c: c["stimulus_sets"].update(

@@ -265,11 +265,49 @@ def spikes_method_name(label):
     return (SPIKES_METHODS.get(label) or {}).get("method", label)
 
 
-def spikes_train_labels():
-    """Configured method labels with a supervised method that get a final model."""
+def spikes_train_labels(bank=None):
+    """Configured method labels with a supervised method that get a final model (bank: only
+    the labels of banks, whose model is a directory, or only the others)."""
     wanted = SPIKES_TRAINING["methods"]
     labels = [l for l in SPIKES_METHODS if spikes_method_name(l) in SUPERVISED]
-    return [l for l in labels if wanted is None or l in wanted]
+    labels = [l for l in labels if wanted is None or l in wanted]
+    if bank is not None:
+        labels = [l for l in labels if (spikes_method_name(l) == "bank") == bank]
+    return labels
+
+
+def spikes_train_params(label, trainset):
+    """The train() settings of a label's final model; a bank is tagged with its set's
+    indicator: the one its datasets share, `any` for a set of every dataset, else the set's
+    name (e.g. a family of several red indicators)."""
+    train = dict((SPIKES_METHODS.get(label) or {}).get("train", {}))
+    if spikes_method_name(label) == "bank" and "indicator" not in train:
+        names = spikes_train_sets()[trainset]
+        indicators = {GROUND_TRUTH[n].get("indicator") for n in names}
+        if set(names) == set(GROUND_TRUTH):
+            train["indicator"] = "any"
+        elif len(indicators) == 1 and None not in indicators:
+            train["indicator"] = indicators.pop()
+        else:
+            train["indicator"] = trainset
+    return train
+
+
+def spikes_model_targets():
+    """Every final model: one per supervised label and training set (a bank: a directory),
+    and the merged banks."""
+    targets = [
+        f"{SPIKES_DIR}/models/{label}_{trainset}"
+        + ("" if spikes_method_name(label) == "bank" else ".pt")
+        for label in spikes_train_labels()
+        for trainset in spikes_train_sets()
+    ]
+    targets += [
+        f"{SPIKES_DIR}/models/{label}_{merged}"
+        for label in spikes_train_labels(bank=True)
+        for merged in SPIKES_TRAINING["merge"]
+    ]
+    return targets
 
 
 def spikes_train_sets():
@@ -323,12 +361,8 @@ def final_targets():
             for figure in ENCODING_FIGURES
         ]
     if GROUND_TRUTH:
-        targets += [f"{RESULTS}/figures/spikes/scores.png", f"{RESULTS}/figures/spikes/noise.png"]
+        targets += [f"{RESULTS}/figures/spikes/{f}.png" for f in ("scores", "noise", "comparison")]
         targets += [f"{RESULTS}/figures/spikes/examples_{gt}.png" for gt in GROUND_TRUTH]
-    targets += [
-        f"{SPIKES_DIR}/models/{label}_{trainset}.pt"
-        for label in spikes_train_labels()
-        for trainset in spikes_train_sets()
-    ]
+    targets += spikes_model_targets()
     targets += [f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"]
     return targets

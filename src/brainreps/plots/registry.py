@@ -56,6 +56,7 @@ FIGURES: dict[str, dict[str, Figure]] = {
     "spikes": {
         "scores": Figure(spikes.score_distributions, (("scores", "csv"),)),
         "noise": Figure(spikes.noise_curves, (("summary", "csv"),)),
+        "comparison": Figure(spikes.baseline_differences, (("comparison", "csv"),)),
         "examples": Figure(
             spikes.spike_examples, (("data", "recording"), ("rates", "groups:spikes"))
         ),

@@ -137,10 +137,21 @@ def main() -> None:
     ap.add_argument("--train", default="{}", help="JSON: label -> train settings to override")
     ap.add_argument("--out", default=None, help="write every score row to this CSV")
     ap.add_argument("--full-bank", action="store_true", help="also time the whole bank")
+    ap.add_argument(
+        "--scores",
+        nargs="+",
+        default=None,
+        help="report these --out CSVs of earlier runs (merged) instead of running",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads (inference: 1)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     config = load_config(args.config)
+    if args.scores:
+        scores = pd.concat([pd.read_csv(p, dtype={"unit": str}) for p in args.scores])
+        names = list(dict.fromkeys(scores["dataset"]))
+        report(scores.drop_duplicates(), load_datasets(config, names))
+        return
     torch.set_num_threads(args.threads)
     print(
         f"cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "

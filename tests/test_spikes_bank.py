@@ -162,7 +162,7 @@ def test_indicator_prefers_its_members_and_warns_when_it_has_none():
     assert bank.choose(merged, 2.0, 30.0, indicator="ogb-1").member.indicator == "OGB-1"
     c = bank.choose(merged, 2.0, 30.0, indicator="GCaMP8m", name="n")
     assert c.member.indicator == "any"
-    assert "no member trained for indicator 'GCaMP8m' (it has ['OGB-1', 'any'])" in c.warnings[0]
+    assert "the bank has no member tagged 'GCaMP8m' (it has ['OGB-1', 'any'])" in c.warnings[0]
 
 
 # ---- a trained bank on disk --------------------------------------------------------------
@@ -290,3 +290,23 @@ def test_cli_trains_a_bank_directory_and_infers_from_it(tmp_path, capsys):
     argv[5] = str(tmp_path / "notabank")
     assert cli_main(argv) != 0
     assert "bank.json is missing" in capsys.readouterr().err
+
+
+def test_an_indicator_no_member_saw_falls_back_to_oasis(caplog):
+    from brainreps.spikes import oasis
+
+    calcium, spikes = synthetic(3, 40.0, 30.0, seed=8)
+    trained_on = bank.train(calcium, spikes, 30.0, indicators=["GCaMP6f"] * 3, **TINY)
+    assert trained_on.trained_indicators() == ["GCaMP6f"]
+    trace = calcium[0]
+    with caplog.at_level(logging.WARNING, logger="brainreps.spikes.bank"):
+        rate = bank.infer(trace, 30.0, model=trained_on, indicator="OGB-1", name="cell 2")
+    np.testing.assert_array_equal(rate, oasis.infer(trace, 30.0))
+    assert "cell 2: no member of the bank was trained on indicator 'OGB-1'" in caplog.text
+    assert "falling back to OASIS" in caplog.text
+    # seen indicators and unnamed ones are served by the members
+    seen = bank.infer(trace, 30.0, model=trained_on, indicator="gcamp6f")
+    np.testing.assert_array_equal(seen, bank.infer(trace, 30.0, model=trained_on))
+    trained_on.settings["fallback"] = "none"
+    kept = bank.infer(trace, 30.0, model=trained_on, indicator="OGB-1")
+    np.testing.assert_array_equal(kept, seen)

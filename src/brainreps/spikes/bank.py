@@ -89,7 +89,15 @@ class Bank:
         return sorted({m.rate for m in self.members})
 
     def indicators(self) -> list[str]:
+        """The members' tags."""
         return sorted({m.indicator for m in self.members})
+
+    def trained_indicators(self) -> list[str] | None:
+        """Every indicator some member saw in training (None: not recorded)."""
+        seen = [m.info.get("indicators") for m in self.members]
+        if any(s is None for s in seen):
+            return None
+        return sorted({i for s in seen for i in s})
 
     def model(self, member: Member) -> cnn.CNNModel:
         """The member's trained cnn (read from the bank directory on first use)."""
@@ -152,6 +160,7 @@ def train(
     fs: float | list[float],
     groups: list[str] | None = None,
     serve: Sequence[tuple[float, float]] | None = None,
+    indicators: Sequence[str] | None = None,
     **settings: Any,
 ) -> Bank:
     """Train the members of the grid the settings name on ground truth at rate(s) `fs`.
@@ -159,10 +168,16 @@ def train(
     `groups` (each recording's dataset) balances the epochs of every member (cnn.train).
     `serve`, (frame rate, noise level) of the traces the bank is for (a benchmark fold's test
     traces: no labels), trains only the members that will serve them when the setting
-    `members` is `served`; otherwise every member of the grid is trained.
+    `members` is `served`; otherwise every member of the grid is trained. `indicators` (each
+    recording's indicator) are recorded, so that a trace of an indicator no member saw falls
+    back to OASIS (setting `fallback`); without them the tag stands for what was seen.
     """
     s = resolve_settings(settings)
     todo = grid(s) if serve is None or s["members"] == "all" else plan(s, serve)
+    if indicators is not None:
+        seen = sorted({str(i) for i in indicators if i})
+    else:
+        seen = None if s["indicator"] == ANY else [s["indicator"]]
     members = []
     t0 = time.perf_counter()
     for planned in todo:
@@ -192,6 +207,7 @@ def train(
             "n_recordings": model.info["n_recordings"],
             "n_dropped_noisier": model.info["n_dropped_noisier"],
             "groups": model.info["groups"],
+            "indicators": seen,
         }
         planned.info, planned.model = info, model
         members.append(planned)
@@ -295,9 +311,10 @@ def merge(banks: Sequence[Bank], path: str | Path) -> Path:
 
 @dataclass
 class Choice:
-    """The member serving one trace and why: its level, rate, and any warning given."""
+    """The member serving one trace (None: OASIS serves it) and why: its level, whether it is
+    resampled, and any warning given."""
 
-    member: Member
+    member: Member | None
     level: float
     resampled: bool
     warnings: list[str]
@@ -327,10 +344,28 @@ def choose(
             pool = wanted
         else:
             general = [m for m in pool if m.indicator == ANY] or pool
-            warnings.append(
-                f"{name}: the bank has no member trained for indicator {indicator!r} "
-                f"(it has {bank.indicators()}); using the members of {general[0].indicator!r}"
-            )
+            seen = bank.trained_indicators()
+            if seen is not None and indicator.lower() not in {i.lower() for i in seen}:
+                if bank.settings.get("fallback", "oasis") == "oasis":
+                    return Choice(
+                        None,
+                        level,
+                        False,
+                        [
+                            f"{name}: no member of the bank was trained on indicator "
+                            f"{indicator!r} (it saw {seen}); falling back to OASIS "
+                            "deconvolution"
+                        ],
+                    )
+                warnings.append(
+                    f"{name}: no member of the bank was trained on indicator {indicator!r} "
+                    f"(it saw {seen}); using the members of {general[0].indicator!r}"
+                )
+            else:
+                warnings.append(
+                    f"{name}: the bank has no member tagged {indicator!r} (it has "
+                    f"{bank.indicators()}); using the members of {general[0].indicator!r}"
+                )
             pool = general
     else:
         pool = [m for m in pool if m.indicator == ANY] or pool
@@ -391,4 +426,8 @@ def infer(
     choice = choose(bank, trace_level(x, fs), fs, indicator=indicator, name=name)
     for message in choice.warnings:
         logger.warning(message)
+    if choice.member is None:
+        from brainreps.spikes import oasis
+
+        return oasis.infer(x, fs)
     return cnn.infer(x, fs, model=bank.model(choice.member), device=device)

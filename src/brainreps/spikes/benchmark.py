@@ -273,7 +273,9 @@ def train_fold(
     if not calcium:
         raise ValueError(f"fold {fold.fold_id}: no training units")
     kwargs = {**spec.train, **extra}
-    kwargs.update(_accepted(module.train, groups=training_groups(datasets, fold.train)))
+    groups = training_groups(datasets, fold.train)
+    indicators = [datasets[name].indicator for name in groups]
+    kwargs.update(_accepted(module.train, groups=groups, indicators=indicators))
     return module.train(calcium, spikes, rates, **kwargs)
 
 

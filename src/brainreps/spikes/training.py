@@ -19,14 +19,13 @@ logger = logging.getLogger(__name__)
 
 def load_training_stores(paths: Sequence[str | os.PathLike], with_groups: bool = False) -> tuple:
     """(calcium, spikes, frame rate) per unit of ground-truth recording stores, NaN tails cut;
-    with `with_groups`, also each unit's store name and the stores' indicators."""
+    with `with_groups`, also each unit's store name and indicator."""
     from brainreps.spikes.benchmark import ground_truth_from_recording, trim_nan_tail
 
     calcium, spikes, rates, groups, indicators = [], [], [], [], []
     for path in paths:
         ds = read_store(path, "recording", load=True)
         gt = ground_truth_from_recording(ds, Path(path).stem)
-        indicators.append(gt.indicator)
         for dff, s in zip(gt.dff, gt.spikes, strict=True):
             c = trim_nan_tail(dff)
             if c.size == 0:
@@ -35,6 +34,7 @@ def load_training_stores(paths: Sequence[str | os.PathLike], with_groups: bool =
             spikes.append(s[: c.size])
             rates.append(gt.fs)
             groups.append(gt.name)
+            indicators.append(gt.indicator)
     if not calcium:
         raise ValueError(f"no unit with finite samples in the training stores {list(paths)}")
     if with_groups:
@@ -65,8 +65,9 @@ def train_model(
     elif device is not None and method == "bank":
         params["cnn"] = {**params.get("cnn", {}), "device": device}
     calcium, spikes, rates, groups, indicators = load_training_stores(stores, with_groups=True)
-    if method == "bank" and "indicator" not in params:
-        params["indicator"] = set_indicator(indicators)
+    if method == "bank":
+        params.setdefault("indicator", set_indicator(indicators))
+        params["indicators"] = indicators  # a trace of an indicator never seen: OASIS
     if "groups" in inspect.signature(module.train).parameters:
         params["groups"] = groups  # every dataset weighs the same in an epoch
     t0 = time.perf_counter()

@@ -137,6 +137,8 @@ def main() -> None:
     ap.add_argument("--train", default="{}", help="JSON: label -> train settings to override")
     ap.add_argument("--out", default=None, help="write every score row to this CSV")
     ap.add_argument("--full-bank", action="store_true", help="also time the whole bank")
+    ap.add_argument("--noise-units", type=int, default=0, help="noise sweep on N units per set")
+    ap.add_argument("--noise-out", default="noise", help="noise sweep CSV/PNG path stem")
     ap.add_argument(
         "--scores",
         nargs="+",
@@ -205,8 +207,42 @@ def main() -> None:
             continue
         rate = throughput(spec.method, model, trace, fs, **spec.params)
         print(f"  {key}: {rate:,.0f} samples/s")
+    if args.noise_units:
+        noise_figure(result, methods, datasets, config, args.noise_units, args.noise_out)
     if args.full_bank and "bank" in methods:
         full_bank_seconds(config, datasets, args.threads)
+
+
+def noise_figure(result, methods: dict, datasets: dict, config: dict, n_units: int, out: str):
+    """The noise-robustness sweep (spikes.noise SNRs) of every method on the datasets the
+    first cross-validation scored, supervised methods with their fold models; its summary
+    CSV and figure (`out`.csv, `out`.png)."""
+    from brainreps.plots.spikes import noise_curves
+    from brainreps.plots.style import save_figure
+    from brainreps.spikes.noise import noise_sweep, summarise
+
+    snrs, frames = list(config["spikes"]["noise"]["snr"]), []
+    first = {label: key for key, (label, _) in reversed(list(result.keys.items()))}
+    scored = {d for folds in result.unit_folds.values() for d, u in folds.items() if u}
+    for spec in method_specs(methods):
+        key = first.get(spec.label)
+        for name in sorted(scored):
+            gt = datasets[name]
+            units = list(range(min(n_units, len(gt.units))))
+            models = None
+            if spec.supervised:
+                folds = result.unit_folds[key][name]
+                models = {i: result.models[key][folds[gt.units[i]]] for i in units}
+            frames.append(noise_sweep(gt, spec, snrs, units, models, seed=0))
+    summary = summarise(pd.concat(frames, ignore_index=True))
+    summary.to_csv(f"{out}.csv", index=False)
+    halves = summary.drop_duplicates(["dataset", "method"])[
+        ["dataset", "method", "clean_corr", "half_snr"]
+    ]
+    print("\nnoise robustness: clean corr and the SNR where it halves")
+    print(halves.round(3).to_string(index=False))
+    title = f"noise robustness of spike inference: {', '.join(sorted(scored))}"
+    save_figure(noise_curves(summary, {}, title), f"{out}.png")
 
 
 if __name__ == "__main__":

@@ -310,3 +310,11 @@ def test_an_indicator_no_member_saw_falls_back_to_oasis(caplog):
     trained_on.settings["fallback"] = "none"
     kept = bank.infer(trace, 30.0, model=trained_on, indicator="OGB-1")
     np.testing.assert_array_equal(kept, seen)
+
+
+def test_general_members_that_saw_the_indicator_serve_it_quietly():
+    calcium, spikes = synthetic(2, 40.0, 30.0, seed=10)
+    b = bank.train(calcium, spikes, 30.0, indicators=["OGB-1", "GCaMP6s"], **TINY)
+    assert b.indicators() == ["any"] and b.trained_indicators() == ["GCaMP6s", "OGB-1"]
+    c = bank.choose(b, 2.0, 30.0, indicator="ogb-1", name="n")
+    assert c.member.indicator == "any" and c.warnings == []

@@ -361,12 +361,12 @@ def choose(
                     f"{name}: no member of the bank was trained on indicator {indicator!r} "
                     f"(it saw {seen}); using the members of {general[0].indicator!r}"
                 )
-            else:
+            elif seen is None:
                 warnings.append(
                     f"{name}: the bank has no member tagged {indicator!r} (it has "
                     f"{bank.indicators()}); using the members of {general[0].indicator!r}"
                 )
-            pool = general
+            pool = general  # (members that saw the indicator among others: no warning)
     else:
         pool = [m for m in pool if m.indicator == ANY] or pool
     ratio_limit = float(

@@ -261,12 +261,15 @@ def test_cli_trains_a_bank_directory_and_infers_from_it(tmp_path, capsys):
         "30",
         "--indicator",
         "GCaMP6f",
+        "--indicators",
+        "GCaMP6f",
         "--out",
         str(out),
         *params,
     ]
     assert cli_main(argv) == 0
     assert bank.load(out).indicators() == ["GCaMP6f"]
+    assert bank.load(out).trained_indicators() == ["GCaMP6f"]
     pred = tmp_path / "p.csv"
     argv = [
         "spikes",

@@ -178,3 +178,16 @@ def test_default_run_benchmarks_the_simulated_recording(default_run):
     assert {"oasis", "derivative"} <= set(corr.index)
     assert corr["oasis"] > corr["derivative"] + 0.1  # deconvolution clears the floor
     assert (default_run / "results/figures/spikes/noise.png").stat().st_size > 0
+    # the noise-matched bank and the vae are methods like the others, with their counts
+    assert {"bank", "vae", "cnn"} <= set(corr.index)
+    counts = scores[scores.measure == "count_bias"].groupby("method")["value"].median()
+    assert abs(counts["cnn"]) < 0.25  # spikes per frame: counts right to 25% (measured -0.03)
+    versus = pd.read_csv(default_run / "results/spikes/benchmark_vs_oasis.csv")
+    assert set(versus["method"]) >= {"bank", "vae", "cnn"} and "oasis" not in set(versus["method"])
+    assert (default_run / "results/figures/spikes/comparison.png").stat().st_size > 0
+    from brainreps.spikes import bank
+
+    final = bank.load(default_run / "results/spikes/models/bank_simulated")
+    assert [m.level for m in final.members] == [1.5, 3.0, 6.0] and final.rates() == [30.0]
+    noise = pd.read_csv(default_run / "results/spikes/noise_summary.csv")
+    assert {"bank", "vae"} <= set(noise["method"])

@@ -81,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="bank: tag its members with this indicator (default: the schema's, any)",
     )
     t.add_argument(
+        "--indicators",
+        nargs="+",
+        help="bank: the indicator of each file (same order as --calcium); a trace of an "
+        "indicator none of them is falls back to OASIS at inference",
+    )
+    t.add_argument(
         "--out", required=True, help="model file to write (bank: the directory to write)"
     )
     t.set_defaults(func=_train)
@@ -217,10 +223,17 @@ def _train(args: argparse.Namespace) -> int:
             groups.append(f"file{k}")
     module = get_method(args.method)
     params = parse_params(args.param)
-    if args.indicator is not None:
+    if args.indicator is not None or args.indicators is not None:
         if args.method != "bank":
-            raise CLIError("--indicator tags the members of a bank: use --method bank")
+            raise CLIError("--indicator(s) describe the members of a bank: use --method bank")
+    if args.indicator is not None:
         params["indicator"] = args.indicator
+    if args.indicators is not None:
+        if len(args.indicators) != len(args.calcium):
+            raise CLIError(
+                f"{len(args.indicators)} --indicators for {len(args.calcium)} --calcium files"
+            )
+        params["indicators"] = [args.indicators[int(g[4:])] for g in groups]
     if "groups" in inspect.signature(module.train).parameters:
         params["groups"] = groups  # every file (dataset) weighs the same in an epoch
     try:

@@ -8,7 +8,7 @@ ALLEN_STAMP := $(ALLEN_VENV)/.installed
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test venv allen-env lint report clean
+.PHONY: run test test-fast check venv allen-env lint report clean
 
 venv: $(STAMP)
 
@@ -31,11 +31,20 @@ $(ALLEN_STAMP): envs/allensdk-requirements.txt
 run: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
-test: venv
+# The whole suite, after the static checks (what CI runs, through .ci/run).
+test: venv lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The unit tests: no workflow run, no cluster, no allensdk environment (a few minutes).
+test-fast: venv lint
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python -m pytest \
+		-m "not slow and not slurm and not allen" $(PYTEST_ARGS)
+
+# Static checks: ruff lint and format, and Snakemake's own lint of the workflow.
 lint: venv
 	$(VENV)/bin/ruff check src tests workflow benchmarks
+	$(VENV)/bin/ruff format --check src tests workflow benchmarks
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --lint
 
 report: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --report results/report.html

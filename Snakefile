@@ -32,6 +32,7 @@ include: "workflow/rules/projection.smk"
 include: "workflow/rules/encoding.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -42,3 +42,15 @@ def default_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("default-run")
     run_snakemake(workdir, config=default_config(), config_name=RUN_CONFIG)
     return workdir
+
+
+# Tests that run the workflow are slow (`make test-fast` leaves them out); a test that asks for
+# one of these fixtures is marked so even when its module forgets to say it.
+WORKFLOW_FIXTURES = {"default_run", "workflow_run", "cluster", "allen_python"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test using a workflow fixture as slow."""
+    for item in items:
+        if WORKFLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

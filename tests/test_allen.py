@@ -306,6 +306,7 @@ def test_main_package_does_not_import_allensdk():
 
 
 @pytest.mark.allen
+@pytest.mark.slow
 def test_extract_through_allensdk_round_trips_exactly(allen_python, tmp_path):
     s = make_session(0)
     nwb = write_nwb(tmp_path / "ns.nwb", s)
@@ -339,6 +340,7 @@ def test_extract_through_allensdk_round_trips_exactly(allen_python, tmp_path):
 
 
 @pytest.mark.allen
+@pytest.mark.slow
 def test_extract_of_two_containers_through_allensdk(allen_python, tmp_path):
     a, b = make_session(4, first_id=1000), make_session(5, first_id=2000, n_cells=2)
     nwb_a = write_nwb(tmp_path / "a.nwb", a, container=1, experiment=11, area="VISl", depth=275)
@@ -356,6 +358,7 @@ def test_extract_of_two_containers_through_allensdk(allen_python, tmp_path):
 
 
 @pytest.mark.allen
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "defect, message",
     [
@@ -386,6 +389,7 @@ def test_extract_bad_nwb_names_the_file_and_writes_nothing(allen_python, tmp_pat
 
 
 @pytest.mark.allen
+@pytest.mark.slow
 def test_workflow_allen_rules_on_local_nwb(allen_python, tmp_path):
     """allen_extract -> allen_recording / allen_stimuli -> the shared trial_responses rule."""
     s = make_session(7, n_cells=4)
@@ -455,6 +459,7 @@ print(json.dumps(calls))
 
 
 @pytest.mark.allen
+@pytest.mark.slow
 def test_extract_selects_containers_through_the_cache(allen_python, tmp_path):
     """Selection -> the container's three_session_B experiment -> its NWB, without network."""
     import json

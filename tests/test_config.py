@@ -81,6 +81,7 @@ def test_unreadable_config_files(tmp_path):
         load_config(bad)
 
 
+@pytest.mark.slow
 def test_workflow_refuses_bad_config_before_any_rule(tmp_path):
     cfg = copy.deepcopy(default_config())
     cfg["datasets"]["simulated"]["simulation"]["n_repeats"] = 1
@@ -89,3 +90,15 @@ def test_workflow_refuses_bad_config_before_any_rule(tmp_path):
     output = proc.stdout + proc.stderr
     assert "datasets.simulated.simulation.n_repeats: 1 is less than the minimum of 2" in output
     assert not (tmp_path / "results").exists()
+
+
+def test_every_schema_file_is_a_valid_json_schema():
+    import jsonschema
+
+    from brainreps.config import SCHEMA_DIR
+
+    files = sorted(SCHEMA_DIR.glob("*.schema.yaml"))
+    assert len(files) >= 9
+    for path in files:
+        schema = yaml.safe_load(path.read_text())  # a YAML error names the file and line
+        jsonschema.Draft202012Validator.check_schema(schema)

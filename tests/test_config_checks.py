@@ -24,12 +24,12 @@ BAD = {
     "dataset stimuli": (
         lambda c: c["datasets"]["simulated"].update(stimuli="nope"),
         "config key datasets.simulated.stimuli: stimulus set 'nope' is not defined in "
-        "stimulus_sets (defined: embedded)",
+        "stimulus_sets (defined: embedded, photographs)",
     ),
     "model stimuli": (
         lambda c: c["models"]["alexnet"].update(stimuli=["embedded", "nope"]),
         "config key models.alexnet.stimuli: stimulus set 'nope' is not defined in "
-        "stimulus_sets (defined: embedded)",
+        "stimulus_sets (defined: embedded, photographs)",
     ),
     "allen set without allen dataset": (
         lambda c: c["stimulus_sets"].update(scenes={"source": "allen", "dataset": "simulated"}),
@@ -53,7 +53,26 @@ BAD = {
     "training method": (
         lambda c: c["spikes"].update(training={"methods": ["oasis"]}),
         "config key spikes.training.methods: 'oasis' is not a supervised method label in "
-        "spikes.methods (supervised: cnn, stm, bank, vae)",
+        "spikes.methods (supervised: cnn, stm",
+    ),
+    "training on an unlabelled set": (
+        lambda c: c["training"]["convnet"].update(stimuli="embedded"),
+        "config key training.convnet.stimuli: stimulus set 'embedded' (source embedded) has no "
+        "class labels (labelled sets: photographs)",
+    ),
+    "training epochs out of order": (
+        lambda c: c["training"]["convnet"].update(epochs=[0, 5, 2]),
+        "config key training.convnet.epochs: [0, 5, 2] is not increasing",
+    ),
+    "checkpoint of an unknown run": (
+        lambda c: c["models"].update(mine={"checkpoint": {"run": "resnet", "epoch": 3}}),
+        "config key models.mine.checkpoint.run: no training run 'resnet' (defined: convnet, "
+        "convnet-shuffled)",
+    ),
+    "checkpoint of an unsaved epoch": (
+        lambda c: c["models"].update(mine={"checkpoint": {"run": "convnet", "epoch": 3}}),
+        "config key models.mine.checkpoint.epoch: run 'convnet' saves epochs [0, 1, 2, 5, 10], "
+        "not 3",
     ),
     "download names": (
         lambda c: c["stimulus_sets"].update(
@@ -74,7 +93,7 @@ def bad_config(case: str) -> dict:
 
 
 def test_every_registered_check_has_a_bad_config_here():
-    assert len(CHECKS) == 7  # one case above per check (allen_pairs covers both directions)
+    assert len(CHECKS) == 9  # every check has a case above (some have two)
     messages = {problem for case in BAD for problem in reference_problems(bad_config(case))}
     assert len(messages) == len(BAD)
 

@@ -6,6 +6,8 @@ import pytest
 from brainreps.data.simulate import expected_reliability
 from brainreps.io import read_store, store_attrs
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 
 @pytest.fixture(scope="module")
 def stores(default_run):

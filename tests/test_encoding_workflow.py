@@ -11,6 +11,8 @@ from brainreps.encoding.pipeline import encode_stores, resolve_settings
 from brainreps.encoding.runs import encoding_runs
 from brainreps.io import read_store, store_attrs, store_groups
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 
 @pytest.fixture(scope="module")
 def runs(default_run):

@@ -10,6 +10,8 @@ from helpers import run_config, run_snakemake
 
 from brainreps.io import read_store, store_attrs, store_groups
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 
 @pytest.mark.parametrize("model", ["resnet18", "alexnet"])
 def test_default_features_and_projection_stores(default_run, model):

@@ -354,6 +354,7 @@ def _workflow_config(url: str, **checksum) -> dict:
     return config
 
 
+@pytest.mark.slow
 def test_workflow_downloads_extracts_and_writes_the_store(server, tmp_path):  # noqa: F811
     base, state = server
     files = toy_files()

@@ -30,6 +30,8 @@ from helpers import (
 
 from brainreps.io import StoreError, read_store, store_groups
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 
 def _rule_process(snakemake: psutil.Process, script: str) -> psutil.Process | None:
     """The python process running `script` under this snakemake process, if any."""

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from helpers import RUN_CONFIG, run_config, run_snakemake
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg")
 
 

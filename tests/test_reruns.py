@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from helpers import run_config, run_snakemake
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 # rules that re-run whenever any config value changes (the report's copy of the config)
 CONFIG_RECORD = {"report_config"}
 

@@ -13,6 +13,8 @@ from brainreps import io
 from brainreps.similarity.analysis import SimilarityParams, analyze_store
 from brainreps.similarity.rdm import correlation_matrix
 
+pytestmark = pytest.mark.slow  # runs the workflow
+
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 FIGURES = ("layer_matrices", "rdms", "sparseness", "dimension", "histograms")
 

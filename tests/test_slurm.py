@@ -38,7 +38,7 @@ from helpers import (
 sys.path.insert(0, str(Path(__file__).parent))
 from slurm_cluster import ClusterUnavailable, OneNodeCluster  # noqa: E402
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 PROFILE = REPO / "profiles" / "slurm"
 # plugin options for a cluster without accounting (no slurmdbd): squeue sees finished jobs for

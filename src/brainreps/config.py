@@ -5,7 +5,8 @@ reads the validated config (defaults filled in); Python functions and `brainreps
 that take settings get their defaults from the same schema through `definition_defaults`,
 `fill_defaults` and `schema_default`, never by restating them. Checks that relate one config
 section to another live in `brainreps.config_checks` and run inside `validate_config`, so the
-workflow and `brainreps check-config` accept and reject the same configs with the same words.
+workflow and `brainreps check-config` accept and reject the same configs with the same words;
+then `brainreps.config_expand` adds the entries a shortcut stands for (checkpoint models).
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def validate_config(config: Mapping, schema_path: str | os.PathLike | None = Non
         problems = reference_problems(config)
         if problems:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+        from brainreps.config_expand import expand_config
+
+        expand_config(config, definition_defaults("models#model"))
     return config
 
 

@@ -145,6 +145,81 @@ def spikes_training(config: Config) -> Iterator[str]:
             )
 
 
+LABELLED_SOURCES = ("photographs", "imagenet")
+
+
+@check
+def training_runs(config: Config) -> Iterator[str]:
+    """A run trains on a labelled stimulus set, saves increasing epochs, analyses known sets."""
+    sets = config.get("stimulus_sets", {})
+    models = config.get("models") or {}
+    for run, entry in (config.get("training") or {}).items():
+        stim = entry["stimuli"]
+        if stim not in sets:
+            yield (
+                f"config key training.{run}.stimuli: stimulus set {stim!r} is not defined in "
+                f"stimulus_sets (defined: {_defined(sets)})"
+            )
+        elif sets[stim]["source"] not in LABELLED_SOURCES:
+            labelled = [n for n, e in sets.items() if e["source"] in LABELLED_SOURCES]
+            yield (
+                f"config key training.{run}.stimuli: stimulus set {stim!r} (source "
+                f"{sets[stim]['source']}) has no class labels (labelled sets: "
+                f"{_defined(labelled)})"
+            )
+        epochs = list(entry.get("epochs") or [])
+        if epochs != sorted(epochs):
+            yield f"config key training.{run}.epochs: {epochs} is not increasing"
+        for name in (entry.get("analyse") or {}).get("stimuli") or []:
+            if name not in sets:
+                yield (
+                    f"config key training.{run}.analyse.stimuli: stimulus set {name!r} is not "
+                    f"defined in stimulus_sets (defined: {_defined(sets)})"
+                )
+        for epoch in sorted({0, *epochs}):
+            generated = f"{run}_e{epoch}"
+            mine = {"run": run, "epoch": epoch}
+            if generated in models and models[generated].get("checkpoint") != mine:
+                yield (
+                    f"config key models.{generated}: the name is taken by the checkpoint of "
+                    f"training run {run!r} at epoch {epoch}; rename the model"
+                )
+
+
+@check
+def checkpoint_models(config: Config) -> Iterator[str]:
+    """A model's checkpoint names a training run and one of its saved epochs."""
+    import os
+
+    runs = config.get("training") or {}
+    for name, spec in (config.get("models") or {}).items():
+        ref = spec.get("checkpoint")
+        if ref is None:
+            path = spec.get("weights_file")
+            if path is not None and not os.path.isfile(os.path.expanduser(path)):
+                yield f"config key models.{name}.weights_file: file {path!r} does not exist"
+            elif path is not None and spec.get("weights", "none") != "none":
+                yield (
+                    f"config key models.{name}: weights {spec['weights']!r} and a weights_file "
+                    "exclude each other"
+                )
+            continue
+        if spec.get("weights", "none") != "none":
+            yield f"config key models.{name}: a checkpoint model takes no `weights`"
+        if ref["run"] not in runs:
+            yield (
+                f"config key models.{name}.checkpoint.run: no training run {ref['run']!r} "
+                f"(defined: {_defined(runs)})"
+            )
+            continue
+        saved = sorted({0, *(runs[ref["run"]].get("epochs") or [])})
+        if ref["epoch"] not in saved:
+            yield (
+                f"config key models.{name}.checkpoint.epoch: run {ref['run']!r} saves epochs "
+                f"{saved}, not {ref['epoch']}"
+            )
+
+
 @check
 def download_names(config: Config) -> Iterator[str]:
     """Archives downloaded by URL get distinct file names, or are the same download."""

@@ -300,12 +300,10 @@ def extract_model_features(
     Settings the entry leaves out take the schema's defaults (models.<name> in the config).
     """
     from brainreps.config import fill_defaults
-    from brainreps.models import load_model, select_layers
+    from brainreps.models import model_from_spec, select_layers
 
     spec = fill_defaults("models#model", spec, "model")
-    model, preprocess = load_model(
-        spec["arch"], spec["weights"], seed=int(spec["seed"]), input_size=spec["input_size"]
-    )
+    model, preprocess = model_from_spec(spec)
     layers = select_layers(model, spec["layers"])
     images, ids = open_images(stimuli_path)
     logger.info(

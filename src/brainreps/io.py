@@ -64,6 +64,15 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
         "alpha": VarSpec((("unit", "layer"),), "f"),
         "normalized_score": VarSpec((("unit", "layer"),), "f"),
     },
+    # results/training/{run}/accuracy.zarr: held-out and training-set accuracy per checkpoint
+    "training": {
+        "test_top1": VarSpec((("checkpoint",),), "f"),
+        "test_top5": VarSpec((("checkpoint",),), "f"),
+        "test_loss": VarSpec((("checkpoint",),), "f"),
+        "train_top1": VarSpec((("checkpoint",),), "f"),
+        "train_loss": VarSpec((("checkpoint",),), "f"),
+        "class_top1": VarSpec((("checkpoint", "class"),), "f"),
+    },
     # results/spikes/rates/{gt}.zarr: one group per method label, each with the inferred
     # rate at the input's frame rate (NaN where the calcium trace is NaN)
     "spikes": {

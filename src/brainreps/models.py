@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -14,6 +15,8 @@ import torch
 import torchvision
 from torchvision.transforms._presets import ImageClassification
 from torchvision.transforms.functional import InterpolationMode
+
+from brainreps import nets
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +113,16 @@ def _timm():
 
 
 def resolve_arch(arch: str) -> tuple[str, str]:
-    """('torchvision'|'timm', name) for a model name; 'timm/NAME' forces timm."""
+    """(library, name) for a model name: torchvision, timm ('timm/NAME' forces it) or one of
+    brainreps' own small networks ('brainreps/NAME', see brainreps.nets)."""
+    if arch.startswith(nets.PREFIX):
+        name = arch[len(nets.PREFIX) :]
+        if name not in nets.NETS:
+            raise ValueError(
+                f"unknown model {arch!r}; brainreps networks: "
+                + ", ".join(nets.PREFIX + n for n in nets.NETS)
+            )
+        return "brainreps", name
     if arch.startswith("timm/"):
         timm = _timm()
         name = arch[len("timm/") :]
@@ -130,7 +142,7 @@ def resolve_arch(arch: str) -> tuple[str, str]:
 
 def available_models() -> list[str]:
     """Every model name load_model accepts: torchvision names, then timm names as 'timm/NAME'."""
-    names = sorted(torchvision.models.list_models())
+    names = sorted(torchvision.models.list_models()) + [nets.PREFIX + n for n in nets.NETS]
     timm = _timm()
     if timm is not None:
         names += [f"timm/{n}" for n in timm.list_models()]
@@ -173,22 +185,36 @@ def _timm_name(name: str, weights: str) -> str:
 
 
 def load_model(
-    arch: str, weights: str = "none", seed: int = 0, input_size: int | None = None
+    arch: str,
+    weights: str = "none",
+    seed: int = 0,
+    input_size: int | None = None,
+    num_classes: int | None = None,
+    arch_params: Mapping[str, Any] | None = None,
 ) -> tuple[torch.nn.Module, Callable[[np.ndarray], torch.Tensor]]:
     """A network in eval mode and the preprocessing its weights expect.
 
     `weights`: "none" (random init, seeded by `seed`), "default" (the library's default
     pretrained weights, downloaded into its cache) or a weights name (torchvision enum member
     such as IMAGENET1K_V1, or a timm pretrained tag). `input_size` overrides the crop size
-    (default: the weights' own, 224 for random weights).
+    (default: the weights' own, 224 for random weights). `num_classes` sizes the read-out of a
+    randomly initialised network (default: the library's, 1000 for brainreps networks);
+    `arch_params` configure a brainreps network.
     """
     library, name = resolve_arch(arch)
     weights = str(weights or "none")
+    if weights != "none" and library == "brainreps":
+        raise ValueError(f"model {arch!r} has no pretrained weights; use a weights_file")
+    extra = {} if num_classes is None else {"num_classes": int(num_classes)}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if library == "torchvision":
+        if library == "brainreps":
+            model = nets.build_net(name, int(num_classes or 1000), arch_params)
+            crop = input_size or DEFAULT_INPUT_SIZE
+            preprocess = Preprocess(crop, crop)
+        elif library == "torchvision":
             if weights == "none":
-                model = torchvision.models.get_model(name, weights=None)
+                model = torchvision.models.get_model(name, weights=None, **extra)
                 crop = input_size or DEFAULT_INPUT_SIZE
                 preprocess = Preprocess(crop, crop)
             else:
@@ -206,7 +232,9 @@ def load_model(
         else:
             timm = _timm()
             pretrained = weights != "none"
-            model = timm.create_model(_timm_name(name, weights), pretrained=pretrained)
+            model = timm.create_model(
+                _timm_name(name, weights), pretrained=pretrained, **({} if pretrained else extra)
+            )
             cfg = timm.data.resolve_data_config({}, model=model)
             crop = int(cfg["input_size"][-1]) if pretrained else DEFAULT_INPUT_SIZE
             crop_pct = float(cfg.get("crop_pct", 1.0)) if pretrained else 1.0
@@ -224,6 +252,67 @@ def load_model(
     return model, preprocess
 
 
+def _readout_classes(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> int | None:
+    """The number of classes a state dict's last linear layer has, if it differs from `model`'s."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        return None
+    key = f"{linears[-1]}.weight"
+    own = dict(model.named_modules())[linears[-1]].out_features
+    if key in state and state[key].ndim == 2 and state[key].shape[0] != own:
+        return int(state[key].shape[0])
+    return None
+
+
+def load_model_file(
+    arch: str,
+    path: str | os.PathLike,
+    input_size: int | None = None,
+    arch_params: Mapping[str, Any] | None = None,
+) -> tuple[torch.nn.Module, Callable[[np.ndarray], torch.Tensor]]:
+    """A network of a known architecture with the weights of a file: a brainreps checkpoint, a
+    state dict or a TorchScript module (its state dict). A file saved from another
+    architecture is an error naming both."""
+    from brainreps.checkpoints import CheckpointError, load_state, read_model_file
+
+    payload = read_model_file(path)
+    saved_arch = payload.get("arch")
+    if saved_arch is not None and saved_arch != arch:
+        raise CheckpointError(
+            f"{path} is a checkpoint of architecture {saved_arch}, not of {arch}: "
+            "name the architecture it was trained with"
+        )
+    if arch_params is None:
+        arch_params = payload.get("arch_params")
+    size = input_size or payload.get("input_size")
+    state = payload["model"]
+    model, preprocess = load_model(
+        arch, "none", 0, size, num_classes=payload.get("num_classes"), arch_params=arch_params
+    )
+    classes = payload.get("num_classes") or _readout_classes(model, state)
+    if classes and classes != payload.get("num_classes"):
+        model, preprocess = load_model(arch, "none", 0, size, classes, arch_params)
+    load_state(model, state, arch, path)
+    model.eval()
+    model._brainreps_weights_file = str(path)
+    return model, preprocess
+
+
+def model_from_spec(spec: Mapping[str, Any]):
+    """The network and preprocessing of a models.<name> config entry (defaults filled in)."""
+    if spec.get("weights_file"):
+        return load_model_file(
+            spec["arch"], spec["weights_file"], spec.get("input_size"), spec.get("arch_params")
+        )
+    return load_model(
+        spec["arch"],
+        spec["weights"],
+        seed=int(spec["seed"]),
+        input_size=spec["input_size"],
+        arch_params=spec.get("arch_params"),
+    )
+
+
 def prefetch_weights(arch: str, weights: str = "none") -> dict[str, Any]:
     """Download pretrained weights into the library's cache (no-op for weights 'none').
 
@@ -232,7 +321,7 @@ def prefetch_weights(arch: str, weights: str = "none") -> dict[str, Any]:
     library, name = resolve_arch(arch)
     weights = str(weights or "none")
     info: dict[str, Any] = {"arch": arch, "weights": weights, "library": library}
-    if weights == "none":
+    if weights == "none" or library == "brainreps":
         info["fetched"] = None
         return info
     if library == "torchvision":

@@ -7,10 +7,11 @@ import shlex
 import urllib.parse
 from pathlib import Path
 
-from snakemake.resources import Resource
 from snakemake.settings.types import DeploymentMethod
 
 from brainreps.config_checks import model_stimulus_sets as _model_stimulus_sets
+from brainreps.config_expand import TRAINING_DIR as _TRAINING_DIR
+from brainreps.config_expand import checkpoint_dir, checkpoint_model_name, saved_epochs
 from brainreps.download import archive_name
 from brainreps.encoding.runs import encoding_runs as _encoding_runs
 from brainreps.plots import figure_settings as _figure_settings
@@ -21,6 +22,8 @@ RESULTS = "results"
 LOGS = "logs"
 DOWNLOADS_DIR = f"{RESULTS}/downloads"
 SPIKES_DIR = f"{RESULTS}/spikes"
+TRAINING_DIR = f"{RESULTS}/training"
+assert TRAINING_DIR == _TRAINING_DIR, "config_expand names checkpoint files under results/"
 REPO = Path(workflow.basedir)
 
 
@@ -92,8 +95,8 @@ def model_runs():
 
 
 def model_settings(model):
-    """A model's config entry minus `stimuli`: exactly what its features depend on."""
-    return {k: v for k, v in config["models"][model].items() if k != "stimuli"}
+    """A model's config entry minus where it runs and what is drawn: what its features depend on."""
+    return {k: v for k, v in config["models"][model].items() if k not in ("stimuli", "figures")}
 
 
 def features_settings():
@@ -104,6 +107,31 @@ def features_settings():
 def gpu_request(wildcards):
     """GPUs a features/projection job asks for on SLURM: features.gpu (0 locally)."""
     return int(config["features"]["gpu"])
+
+
+def model_weights_input(wildcards):
+    """What a model's features need besides the stimuli: its weights file (a checkpoint of a
+    training run, or the user's file), or the marker of its fetched library weights."""
+    spec = config["models"][wildcards.model]
+    if "checkpoint" in spec:
+        return checkpoint_dir(spec["checkpoint"]["run"])  # the train rule's output folder
+    if spec.get("weights_file"):
+        return spec["weights_file"]
+    return f"{RESULTS}/weights/{wildcards.model}.json"
+
+
+def imagenet_sets_of(model):
+    """The ImageNet subsets a pretrained model runs on (scored for task accuracy)."""
+    sets = config["stimulus_sets"]
+    return [s for s in model_stimulus_sets(model) if sets[s]["source"] == "imagenet"]
+
+
+def pretrained_accuracy_runs():
+    """(model, stimulus set) pairs: pretrained models on the ImageNet subsets they run on."""
+    return [
+        (m, s) for m, spec in config["models"].items() if spec.get("weights", "none") != "none"
+        for s in imagenet_sets_of(m)
+    ]
 
 
 # ---- encoding ----------------------------------------------------------------------------
@@ -315,20 +343,79 @@ def spikes_train_sets():
     return SPIKES_TRAINING["sets"] or {gt: [gt] for gt in GROUND_TRUTH}
 
 
-# ---- cluster -------------------------------------------------------------------------------
+# ---- training ----------------------------------------------------------------------------
 
-SCALED_BY_ATTEMPT = ("mem_mb", "runtime")
+TRAINING = config["training"]
 
 
-def times_attempt(resource):
-    """A resource whose value is the declared one times the retry attempt (1 on the first)."""
+def training_settings(run):
+    """What a run's weights depend on: its entry minus where and how fast it runs."""
+    skip = ("analyse", "gpu", "threads", "device")
+    return {k: v for k, v in TRAINING[run].items() if k not in skip}
 
-    def scaled(wildcards, **kwargs):
-        value = resource.evaluate(wildcards, **kwargs)._value
-        attempt = kwargs.get("attempt", 1)
-        return value * attempt if isinstance(value, int) and not isinstance(value, bool) else value
 
-    return Resource(resource.name, scaled, raw=resource.raw)
+def checkpoint_models():
+    """Checkpoint model name -> (run, epoch), for every saved epoch of every run."""
+    return {
+        checkpoint_model_name(run, e): (run, e) for run in TRAINING for e in saved_epochs(TRAINING[run])
+    }
+
+
+def dynamics_inputs(wildcards):
+    """The per-checkpoint similarity and encoding tables the learning dynamics join."""
+    out = {"accuracy": f"{RESULTS}/accuracy.csv", "layers": [], "pairs": [], "encoding": []}
+    for model in checkpoint_models():
+        for stimuli in model_stimulus_sets(model)[:1]:
+            out["layers"].append(f"{RESULTS}/similarity/{model}/{stimuli}_layers.csv")
+            out["pairs"].append(f"{RESULTS}/similarity/{model}/{stimuli}_layer_pairs.csv")
+        out["encoding"] += [
+            f"{RESULTS}/encoding/{model}/{dataset}.csv" for dataset, m in ENCODING_RUNS if m == model
+        ]
+    return out
+
+
+def accuracy_inputs(wildcards):
+    """Every accuracy table: each training run's, each pretrained model's on ImageNet subsets."""
+    return [f"{TRAINING_DIR}/{run}/accuracy.csv" for run in TRAINING] + [
+        f"{RESULTS}/accuracy/{m}/{s}.csv" for m, s in pretrained_accuracy_runs()
+    ]
+
+
+TRAINING_FIGURES = ("dimension_depth", "dimension_accuracy")
+
+
+def analysed_set_of(run):
+    """The stimulus set a run's checkpoints are analysed on (the first of its analyse sets)."""
+    return model_stimulus_sets(checkpoint_model_name(run, 0))[0]
+
+
+def training_chance():
+    """The number of classes of the runs' stimulus sets, for the chance line (one set only)."""
+    sets = {TRAINING[r]["stimuli"] for r in TRAINING}
+    entry = config["stimulus_sets"][next(iter(sets))] if len(sets) == 1 else {}
+    if entry.get("source") == "photographs":
+        from brainreps.data.photographs import ALL_PHOTOGRAPHS
+
+        return {"n_classes": len(entry["photographs"] or ALL_PHOTOGRAPHS)}
+    return {}
+
+
+def training_targets():
+    """The training stage's outputs of the default target."""
+    if not TRAINING and not pretrained_accuracy_runs():
+        return []
+    targets = [f"{RESULTS}/accuracy.csv"]
+    if TRAINING:
+        targets += [f"{RESULTS}/figures/training/accuracy.png"]
+        targets += [f"{RESULTS}/figures/training/{f}.png" for f in TRAINING_FIGURES]
+        for run in TRAINING:
+            targets += [
+                f"{RESULTS}/figures/training/{run}_layer_matrices.png",
+                f"{RESULTS}/figures/training/{run}_sparseness.png",
+            ]
+        datasets = {d for d, m in ENCODING_RUNS if m in checkpoint_models()}
+        targets += [f"{RESULTS}/figures/training/predictivity_{d}.png" for d in sorted(datasets)]
+    return targets
 
 
 # ---- the default target --------------------------------------------------------------------
@@ -338,6 +425,7 @@ def final_targets():
     """Everything `snakemake` builds by default: every stage's tables, stores and figures."""
     targets = [f"{RESULTS}/figures/data/stimuli_{s}.png" for s in config["stimulus_sets"]]
     targets += [f"{RESULTS}/figures/data/recording_{d}.png" for d in config["datasets"]]
+    drawn = {m for m, spec in config["models"].items() if spec["figures"]}
     for model, stimuli in model_runs():
         targets += [
             f"{RESULTS}/features/{model}/{stimuli}.zarr",
@@ -348,21 +436,23 @@ def final_targets():
         targets += [
             f"{RESULTS}/figures/similarity/{model}/{stimuli}_{figure}.png"
             for figure in SIMILARITY_FIGURES
+            if model in drawn
         ]
     for model, dataset in similarity_rsa_runs():
-        targets += [
-            f"{RESULTS}/similarity/{model}/{dataset}_rsa.csv",
-            f"{RESULTS}/figures/similarity/{model}/{dataset}_rsa.png",
-        ]
+        targets.append(f"{RESULTS}/similarity/{model}/{dataset}_rsa.csv")
+        if model in drawn:
+            targets.append(f"{RESULTS}/figures/similarity/{model}/{dataset}_rsa.png")
     for dataset, model in ENCODING_RUNS:
         targets.append(f"{RESULTS}/encoding/{model}/{dataset}.csv")
         targets += [
             f"{RESULTS}/figures/encoding/{model}/{dataset}_{figure}.png"
             for figure in ENCODING_FIGURES
+            if model in drawn
         ]
     if GROUND_TRUTH:
         targets += [f"{RESULTS}/figures/spikes/{f}.png" for f in ("scores", "noise", "comparison")]
         targets += [f"{RESULTS}/figures/spikes/examples_{gt}.png" for gt in GROUND_TRUTH]
     targets += spikes_model_targets()
+    targets += training_targets()
     targets += [f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"]
     return targets

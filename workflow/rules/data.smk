@@ -19,6 +19,23 @@ rule stimuli_embedded:
         "../scripts/stimuli_embedded.py"
 
 
+rule photographs_stimuli:
+    """A labelled set: crops of the bundled photographs, class = photograph, test crops held out."""
+    output:
+        directory(f"{RESULTS}/stimuli/{{stimuli}}.zarr"),
+    params:
+        stimulus_set=lambda w: config["stimulus_sets"][w.stimuli],
+    wildcard_constraints:
+        stimuli=names_with_source("stimulus_sets", "photographs"),
+    log:
+        log_path("photographs_stimuli", "stimuli"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/photographs_stimuli.py"
+
+
 rule simulate_recording:
     """A model V1 population imaged at 30 Hz, with its ground-truth spikes."""
     input:

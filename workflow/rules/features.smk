@@ -23,7 +23,7 @@ rule extract_features:
     """Each chosen layer's flattened activations (plus input and output), batch by batch."""
     input:
         stimuli=f"{RESULTS}/stimuli/{{stimuli}}.zarr",
-        weights=f"{RESULTS}/weights/{{model}}.json",
+        weights=model_weights_input,
     output:
         directory(f"{RESULTS}/features/{{model}}/{{stimuli}}.zarr"),
     params:

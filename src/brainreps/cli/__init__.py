@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "brainreps.cli.encode",
     "brainreps.cli.allen",
     "brainreps.cli.features",
+    "brainreps.cli.train",
 )
 
 

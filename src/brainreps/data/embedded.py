@@ -28,6 +28,10 @@ PHOTOGRAPHS = (
 MIN_CROP_STD = 8.0  # grey levels; crops flatter than this (sky, background) are redrawn
 
 
+# the two photographs inside the scikit-learn wheel (sklearn.datasets.load_sample_images)
+SKLEARN_PHOTOGRAPHS = ("china.jpg", "flower.jpg")
+
+
 def photograph_dir() -> Path:
     """Folder of the image files inside the installed scikit-image package."""
     import skimage.data
@@ -35,18 +39,26 @@ def photograph_dir() -> Path:
     return Path(skimage.data.__file__).parent
 
 
-def load_photographs() -> dict[str, np.ndarray]:
-    """The bundled photographs as float grayscale arrays in [0, 255], by file stem."""
+def photograph_path(name: str) -> Path:
+    """The file of a bundled photograph ('camera.png' or scikit-learn's 'china.jpg')."""
+    if name in SKLEARN_PHOTOGRAPHS:
+        import sklearn.datasets
+
+        return Path(sklearn.datasets.__file__).parent / "images" / name
+    return photograph_dir() / name
+
+
+def load_photographs(names: tuple[str, ...] = PHOTOGRAPHS) -> dict[str, np.ndarray]:
+    """Bundled photographs as float grayscale arrays in [0, 255], by file stem."""
     from skimage.color import rgb2gray
     from skimage.io import imread
 
     photos = {}
-    folder = photograph_dir()
-    for name in PHOTOGRAPHS:
-        path = folder / name
+    for name in names:
+        path = photograph_path(name)
         if not path.is_file():
             raise FileNotFoundError(
-                f"scikit-image photograph {path} is missing: is scikit-image installed whole?"
+                f"photograph {path} is missing: are scikit-image and scikit-learn installed whole?"
             )
         image = imread(path)
         if image.ndim == 3:
@@ -87,7 +99,7 @@ def random_crops(
     return pixels, ids, sources
 
 
-def embedded_stimuli(n_images: int = 120, size: int = 64, seed: int = 0) -> xr.Dataset:
+def embedded_stimuli(n_images: int, size: int, seed: int) -> xr.Dataset:
     """The `stimuli` Dataset of the embedded default: grayscale crops, deterministic from `seed`."""
     if n_images < 1:
         raise ValueError(f"n_images must be positive, got {n_images}")

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from brainreps import io
-from brainreps.plots import data, encoding, similarity, spikes
+from brainreps.plots import data, encoding, similarity, spikes, training
 from brainreps.plots.style import save_figure
 
 
@@ -52,6 +52,14 @@ FIGURES: dict[str, dict[str, Figure]] = {
         "dimension": Figure(similarity.dimension_vs_depth, (("similarity", "similarity"),)),
         "histograms": Figure(similarity.activation_histograms, (("similarity", "similarity"),)),
         "rsa": Figure(similarity.rsa_matrix, (("rsa", "similarity"),)),
+    },
+    "training": {
+        "accuracy": Figure(training.accuracy_curves, (("accuracy", "csv"),)),
+        "layer_matrices": Figure(training.checkpoint_matrices, (("pairs", "csv"),)),
+        "sparseness": Figure(training.sparseness_vs_epoch, (("layers", "csv"),)),
+        "dimension_depth": Figure(training.dimension_vs_depth, (("layers", "csv"),)),
+        "dimension_accuracy": Figure(training.dimension_vs_accuracy, (("layers", "csv"),)),
+        "predictivity": Figure(training.predictivity_vs_training, (("predictivity", "csv"),)),
     },
     "spikes": {
         "scores": Figure(spikes.score_distributions, (("scores", "csv"),)),

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from scipy import stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -32,3 +34,13 @@ def save_figure(fig, path: str | os.PathLike, settings: Settings | None = None) 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
+
+
+def rank_correlation(x, y) -> tuple[float, int]:
+    """Spearman r of two series over their finite pairs, and the number of pairs (printed on
+    the figures that relate two quantities)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return float("nan"), int(ok.sum())
+    return float(stats.spearmanr(x[ok], y[ok])[0]), int(ok.sum())

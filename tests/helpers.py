@@ -101,7 +101,8 @@ def assert_same_arrays(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray])
 
 def default_subtarget(config: Mapping) -> list[str]:
     """Every kind of job of the default target on one model's branch: data, features,
-    projection, ridge, a figure per data store, the run record (a fast stand-in for `all`)."""
+    projection, ridge, one training run and its accuracy, a figure per data store, the run
+    record (a fast stand-in for `all`)."""
     targets = [f"results/figures/data/stimuli_{s}.png" for s in config["stimulus_sets"]]
     targets += [f"results/figures/data/recording_{d}.png" for d in config["datasets"]]
     targets += ["results/report/config.yaml", "results/report/versions.txt"]
@@ -109,6 +110,9 @@ def default_subtarget(config: Mapping) -> list[str]:
     if models:
         dataset = next(iter(config["datasets"]))
         targets.append(f"results/encoding/{models[0]}/{dataset}.zarr")
+    runs = list(config.get("training") or {})
+    if runs:
+        targets.append(f"results/training/{runs[0]}/accuracy.csv")
     return targets
 
 

@@ -6,12 +6,13 @@ one node, a fake GPU included so GPU requests schedule; it stops exactly the dae
 started. Where the machine cannot run them (no root, no apt, a daemon does not start) it skips
 with the reason.
 
-ONE SLURM run of the embedded default (the default target, every non-local rule an sbatch job)
-is checked against the session's local run of the same config: the same stores, bit for bit
-(which is also the check that two runs of the same config agree). It costs about twice the
-local run (every job pays SLURM's and Snakemake's start-up; benchmarks/README.md). Set
-BRAINREPS_SLURM_TARGETS=subtarget to run only a representative sub-target (data, one model's
-features -> projection -> ridge on the GPU partition, figures, the run record) for a quick check.
+ONE SLURM run of the embedded default's representative sub-target (data, one model's features
+-> projection -> ridge on the GPU partition, one training run and its accuracy, figures, the
+run record; every non-local rule an sbatch job) is checked against the session's local run of
+the same config: the same stores, bit for bit (which is also the check that two runs of the
+same config agree). Set BRAINREPS_SLURM_TARGETS=all to run the whole default target through
+SLURM instead (about twice the local run: every job pays SLURM's and Snakemake's start-up;
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def slurm_run(cluster, default_run, tmp_path_factory):
     config = run_config(default_run)
     cfg = workdir / "run_config.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    quick = os.environ.get("BRAINREPS_SLURM_TARGETS") == "subtarget"
+    quick = os.environ.get("BRAINREPS_SLURM_TARGETS", "subtarget") != "all"
     targets = default_subtarget(config) if quick else []
     proc = slurm_snakemake(cluster, workdir, f"--configfile={cfg}", *targets)
     output = proc.stdout + "\n" + proc.stderr
@@ -210,7 +211,7 @@ def test_outputs_equal_the_local_run(default_run, slurm_run):
     assert on_cluster, "the SLURM run wrote no store"
     missing = sorted(set(on_cluster) - set(local))
     assert not missing, f"stores the local run does not have: {missing[:10]}"
-    if os.environ.get("BRAINREPS_SLURM_TARGETS") != "subtarget":
+    if os.environ.get("BRAINREPS_SLURM_TARGETS") == "all":
         assert set(on_cluster) == set(local), sorted(set(local) - set(on_cluster))[:10]
     assert_same_arrays(on_cluster, {k: local[k] for k in on_cluster})
     for png in (workdir / "results").rglob("*.png"):
@@ -266,5 +267,13 @@ def test_profile_names_only_existing_rules_and_every_gpu_stage(tmp_path):
     named = set(profile_settings().get("set-resources") or {})
     assert named <= rules, f"profile names rules the workflow lacks: {sorted(named - rules)}"
     gpu = {r for r, res in profile_settings()["set-resources"].items() if res.get("gpu")}
-    stages = {"extract_features", "project_features", "encoding_scores", "spikes_train"}
+    stages = {
+        "extract_features",
+        "project_features",
+        "encoding_scores",
+        "spikes_train",
+        "train",
+        "training_accuracy",
+        "model_accuracy",
+    }
     assert stages & rules <= gpu, sorted((stages & rules) - gpu)

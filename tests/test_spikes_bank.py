@@ -90,10 +90,10 @@ def test_epochs_of_sampled_crops_weigh_every_group_alike():
     small = [[(np.zeros(3000), np.zeros(3000))]]  # group b: one
     params = cnn.resolve_params({"epoch_samples": 60_000, "p_clean": 1.0})
     stats = [{"std": 1.0, "level": 1.0}] * 10
-    xs, ys, ms = cnn._sampled_crops(
+    xs, ys, ms, scales = cnn._sampled_crops(
         big + small, [0.1] * 10, stats, ["a"] * 9 + ["b"], 300, params, rng
     )
-    assert len(xs) == 200 and ms.all()
+    assert len(xs) == 200 and ms.all() and np.all(scales == 1.0)
     assert (ys.sum(1) > 0).sum() == 100  # half the crops from the group of one recording
 
 
@@ -321,3 +321,20 @@ def test_general_members_that_saw_the_indicator_serve_it_quietly():
     assert b.indicators() == ["any"] and b.trained_indicators() == ["GCaMP6s", "OGB-1"]
     c = bank.choose(b, 2.0, 30.0, indicator="ogb-1", name="n")
     assert c.member.indicator == "any" and c.warnings == []
+
+
+def test_the_absolute_input_sees_the_transients_size():
+    """With `absolute`, the same z-scored trace at 10x the dF/F gets a different rate."""
+    calcium, spikes = synthetic(4, 60.0, 30.0, seed=15)
+    params = {**TINY_CNN, "rate": 30.0, "epoch_samples": 6000, "absolute": True}
+    model = cnn.train(calcium, spikes, 30.0, **params)
+    assert model.nets()[0].inp.in_channels == 2
+    trace = calcium[0]
+    small, large = cnn.infer(trace, 30.0, model=model), cnn.infer(10 * trace, 30.0, model=model)
+    assert np.max(np.abs(small - large)) > 1e-3
+    plain = cnn.train(calcium, spikes, 30.0, **{**params, "absolute": False})
+    np.testing.assert_allclose(
+        cnn.infer(trace, 30.0, model=plain), cnn.infer(10 * trace, 30.0, model=plain), atol=1e-9
+    )
+    with pytest.raises(ValueError, match="absolute: true needs epoch_samples"):
+        cnn.resolve_params({"absolute": True})

@@ -40,13 +40,14 @@ DEFAULTS: dict[str, Any] = definition_defaults("spikes#cnn_train")
 
 
 class SpikeCNN(nn.Module):
-    """Non-causal dilated residual 1-D conv net: z-scored trace (B, 1, L) -> rate (B, 1, L)."""
+    """Non-causal dilated residual 1-D conv net: z-scored trace (B, 1, L) -> rate (B, 1, L);
+    with `inputs` 2, the second channel is the same trace in dF/F (minus its median)."""
 
-    def __init__(self, channels: int, kernel: int, dilations: list[int]):
+    def __init__(self, channels: int, kernel: int, dilations: list[int], inputs: int = 1):
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {kernel}")
-        self.inp = nn.Conv1d(1, channels, kernel, padding="same", padding_mode="replicate")
+        self.inp = nn.Conv1d(inputs, channels, kernel, padding="same", padding_mode="replicate")
         self.blocks = nn.ModuleList(
             nn.Conv1d(
                 channels, channels, kernel, dilation=d, padding="same", padding_mode="replicate"
@@ -107,6 +108,8 @@ def resolve_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
             raise ValueError(f"cnn noise_level must satisfy 0 < lo <= hi, got {[lo, hi]}")
     if out["epoch_samples"] is not None and out["epoch_samples"] < 1:
         raise ValueError(f"cnn epoch_samples must be positive, got {out['epoch_samples']}")
+    if out["absolute"] and out["epoch_samples"] is None:
+        raise ValueError("cnn absolute: true needs epoch_samples (crops drawn per epoch)")
     return out
 
 
@@ -141,9 +144,21 @@ def _loss(pred, target, mask, params: dict[str, Any]) -> torch.Tensor:
     return total
 
 
+def _inputs(x: np.ndarray, scale, params: dict[str, Any], device) -> torch.Tensor:
+    """The net's input (B, 1 or 2, L) from z-scored traces (B, L) and their dF/F stds (B,)."""
+    xt = torch.as_tensor(x, dtype=torch.float32, device=device)[:, None]
+    if not params.get("absolute"):
+        return xt
+    st = torch.as_tensor(np.asarray(scale), dtype=torch.float32, device=device)[:, None, None]
+    return torch.cat([xt, xt * st], dim=1)
+
+
 def build_net(params: dict[str, Any]) -> SpikeCNN:
     """An untrained network with the architecture `params` name."""
-    return SpikeCNN(int(params["channels"]), int(params["kernel"]), list(params["dilations"]))
+    inputs = 2 if params.get("absolute") else 1
+    return SpikeCNN(
+        int(params["channels"]), int(params["kernel"]), list(params["dilations"]), inputs
+    )
 
 
 def receptive_field(params: dict[str, Any]) -> int:
@@ -262,14 +277,15 @@ def _sampled_crops(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One epoch of `epoch_samples` samples as random crops, the same number from every group
     (within a group, recordings and runs in proportion to their length), each crop noised on
-    its own (as `_augment` does per recording) and re-standardised."""
+    its own (as `_augment` does per recording) and re-standardised; with each crop's dF/F
+    scale (the std the z-score divides by), for the `absolute` input."""
     n_crops = max(1, int(np.ceil(params["epoch_samples"] / length)))
     by_group: dict[str, list[int]] = {}
     for k, g in enumerate(groups):
         by_group.setdefault(g, []).append(k)
     names = sorted(by_group)
     sizes = [np.array([sum(x.size for x, _ in recordings[k]) for k in by_group[g]]) for g in names]
-    xs, ys, ms = [], [], []
+    xs, ys, ms, scales = [], [], [], []
     for c in range(n_crops):
         gi = c % len(names) if c < n_crops - n_crops % len(names) else rng.integers(len(names))
         members, w = by_group[names[gi]], sizes[gi]
@@ -291,10 +307,13 @@ def _sampled_crops(
                 sigma = _relative_sigma(levels[k], params, rng)
             if sigma > 0:
                 xc = (xc + sigma * rng.standard_normal(length)) / np.sqrt(1.0 + sigma**2)
+        else:
+            sigma = 0.0
         xs.append(xc)
         ys.append(yc)
         ms.append(mc)
-    return np.stack(xs), np.stack(ys), np.stack(ms)
+        scales.append(stats[k]["std"] * np.sqrt(1.0 + sigma**2))  # the noisy crop's dF/F std
+    return np.stack(xs), np.stack(ys), np.stack(ms), np.asarray(scales)
 
 
 def train(
@@ -360,14 +379,17 @@ def train(
             for epoch in range(int(p["epochs"])):
                 if p["epoch_samples"] is None:
                     xs, ys, ms = _crops(_augment(recordings, levels, p, rng, stats), length, rng)
+                    scales = None
                 else:
-                    xs, ys, ms = _sampled_crops(recordings, levels, stats, groups, length, p, rng)
+                    xs, ys, ms, scales = _sampled_crops(
+                        recordings, levels, stats, groups, length, p, rng
+                    )
                 order = rng.permutation(len(xs))
                 net.train()
                 total = 0.0
                 for i in range(0, len(order), int(p["batch_size"])):
                     idx = order[i : i + int(p["batch_size"])]
-                    x = torch.as_tensor(xs[idx], dtype=torch.float32, device=device)[:, None]
+                    x = _inputs(xs[idx], None if scales is None else scales[idx], p, device)
                     y = torch.as_tensor(ys[idx] / target_scale, dtype=torch.float32, device=device)
                     y = y[:, None]
                     m = torch.as_tensor(ms[idx], dtype=torch.float32, device=device)[:, None]
@@ -438,11 +460,13 @@ def check_noise_level(model: CNNModel, pieces: list[tuple[int, int, np.ndarray]]
     return level
 
 
-def _run_nets(model: CNNModel, x: np.ndarray, device: torch.device) -> np.ndarray:
+def _run_nets(
+    model: CNNModel, x: np.ndarray, device: torch.device, scale: float = 1.0
+) -> np.ndarray:
     nets = model.nets()
     with torch.inference_mode():
-        xt = torch.as_tensor(x, dtype=torch.float32, device=device)[None, None]
-        out = torch.zeros_like(xt)
+        xt = _inputs(x[None], [scale], model.params, device)
+        out = torch.zeros_like(xt[:, :1])
         for net in nets:
             out += net.to(device)(xt)
         out = out * (model.info.get("target_scale", 1.0) / len(nets))
@@ -462,7 +486,8 @@ def infer(
     dev = resolve_device(device)
     segments = pp.to_model_rate(x, fs, rate)
     check_noise_level(model, segments)
-    pieces = [(a, b, _run_nets(model, seg, dev)) for a, b, seg in segments]
+    scale = pp.model_rate_scale(x, fs, rate) if model.params.get("absolute") else 1.0
+    pieces = [(a, b, _run_nets(model, seg, dev, scale)) for a, b, seg in segments]
     return pp.from_model_rate(x.size, pieces, rate, fs)
 
 

@@ -151,6 +151,13 @@ def to_model_rate(trace: np.ndarray, fs: float, rate: float) -> list[tuple[int, 
     return [(a, b, p) for (a, b), p in zip(spans, pieces, strict=True)]
 
 
+def model_rate_scale(trace: np.ndarray, fs: float, rate: float) -> float:
+    """The std of a trace's finite runs resampled to `rate`: what `to_model_rate` divides by."""
+    x = np.asarray(trace, dtype=np.float64)
+    runs = [resample_trace(x[a:b], fs, rate) for a, b in finite_segments(np.isfinite(x))]
+    return float(np.std(np.concatenate(runs))) if runs else 1.0
+
+
 def from_model_rate(
     n: int, pieces: list[tuple[int, int, np.ndarray]], rate: float, fs: float
 ) -> np.ndarray:

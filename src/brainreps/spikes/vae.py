@@ -161,6 +161,8 @@ def resolve_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ValueError(f"vae init must be 'supervised' or 'none', got {out['init']!r}")
     if not 0 < out["tau_rise"] < out["tau_decay"]:
         raise ValueError("vae needs 0 < tau_rise < tau_decay")
+    if out["supervised"].get("absolute"):
+        raise ValueError("vae: the encoder reads the z-scored trace alone (supervised absolute)")
     return out
 
 

@@ -33,7 +33,8 @@ def score_distributions(
     methods = list(dict.fromkeys(sub["method"]))
     n_cols = min(len(datasets), PANELS_PER_ROW) or 1
     n_rows = max(1, int(np.ceil(len(datasets) / n_cols)))
-    fig = _figure(settings, 1.2 + 0.35 * len(methods) * n_cols, 0.6 + 2.9 * n_rows)
+    panel = max(1.3, 0.35 * len(methods))
+    fig = _figure(settings, 1.2 + panel * n_cols, 0.6 + 3.1 * n_rows)
     if not datasets:
         fig.text(0.5, 0.5, "no scores", ha="center")
         return fig
@@ -52,7 +53,7 @@ def score_distributions(
             ax.hlines(np.median(values), j - 0.3, j + 0.3, color="k", lw=2)
         ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=7)
         n = int(sub[sub["dataset"] == dataset]["unit"].nunique()) if "unit" in sub else 0
-        ax.set_title(f"{dataset} (n = {n})" if n else dataset, fontsize=9)
+        ax.set_title(f"{dataset}\n{n} traces" if n else dataset, fontsize=8)
         ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     for row in grid:
         row[0].set_ylabel(f"{measure}: Pearson r of 40 ms\nspike counts, per neuron")

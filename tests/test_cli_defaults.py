@@ -57,6 +57,11 @@ SETTINGS = {
     ("rsa", "min_units"): ("similarity", "similarity", "rsa.min_units"),
     ("rsa", "n_splits"): ("similarity", "similarity", "rsa.n_splits"),
     ("rsa", "seed"): ("similarity", "similarity", "seed"),
+    ("neural-rdms", "groups"): ("similarity", "similarity", "rsa.groups"),
+    ("neural-rdms", "depth_bins"): ("similarity", "similarity", "rsa.depth_bins"),
+    ("neural-rdms", "min_units"): ("similarity", "similarity", "rsa.min_units"),
+    ("neural-rdms", "n_splits"): ("similarity", "similarity", "rsa.n_splits"),
+    ("neural-rdms", "seed"): ("similarity", "similarity", "seed"),
     ("stimuli", "n_images"): ("data", "embedded_stimuli", "n_images"),
     ("stimuli", "size"): ("data", "embedded_stimuli", "size"),
     ("stimuli", "seed"): ("data", "embedded_stimuli", "seed"),
@@ -66,6 +71,7 @@ SETTINGS = {
     ("responses", "response_window"): ("data", "responses", "response_window"),
     ("responses", "baseline_window"): ("data", "responses", "baseline_window"),
     ("responses", "n_splits"): ("data", "responses", "n_splits"),
+    ("responses", "signal"): ("data", "responses", "signal"),
     ("imagenet", "size"): ("imagenet", "imagenet_stimuli", "size"),
     ("imagenet", "seed"): ("imagenet", "imagenet_stimuli", "seed"),
     ("allen-extract", "cache_dir"): ("allen", "allen_dataset", "cache_dir"),
@@ -95,6 +101,7 @@ NOT_SETTINGS = {
     "download": {"retries", "timeout"},
     "layers": {"kind"},
     "similarity": {"kind"},  # which store is read (features or projection), not a setting
+    "neural-rdms": {"dtype"},  # how the file is written, not an analysis setting
     "spikes score": {"measures"},
 }
 

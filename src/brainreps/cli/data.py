@@ -65,6 +65,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar=("START", "END"),
     )
     p.add_argument("--n-splits", type=int, default=RESPONSES["n_splits"])
+    p.add_argument(
+        "--signal",
+        default=RESPONSES["signal"],
+        help="dff, spikes:<method> (inferred rates; oasis, derivative, or a supervised method "
+        "with --spike-model) or spikes:truth (a simulated recording's spikes)",
+    )
+    p.add_argument(
+        "--spike-model", help="trained model file (or bank directory) of a supervised method"
+    )
     p.add_argument("--out", required=True, help="output responses store (.zarr)")
     p.set_defaults(func=_responses)
 
@@ -127,8 +136,12 @@ def _responses(args: argparse.Namespace) -> int:
 
     from brainreps.data.responses import responses_store
 
-    params = _params("responses", args, ("response_window", "baseline_window", "n_splits"))
-    responses = responses_store(args.recording, args.stimuli, params, args.out)
+    keys = ("response_window", "baseline_window", "n_splits", "signal")
+    params = _params("responses", args, keys)
+    params = {k: params[k] for k in (*keys, "seed")}
+    responses = responses_store(
+        args.recording, args.stimuli, params, args.out, model_path=args.spike_model
+    )
     rel = responses["split_half_reliability"].values
     print(f"{rel.size} units, median split-half reliability {np.nanmedian(rel):.3f}: {args.out}")
     return 0

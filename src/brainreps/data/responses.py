@@ -1,13 +1,130 @@
-"""Trial responses from dF/F traces, their mean over repeats, and split-half reliability."""
+"""Trial responses from dF/F or spike rates, their mean over repeats, split-half reliability.
+
+The signal (the config's `responses.signal`) is what the responses are computed from:
+
+- `dff`: the recording's dF/F traces;
+- `spikes:<label>`: the rate inferred from each dF/F trace by a spike-inference method, a label
+  of the config's `spikes.methods` (its method and params) or a registered method name; a
+  supervised method needs its trained model file (or bank directory), which must have been
+  trained at the recording's frame rate (within 5%);
+- `spikes:truth`: a simulated recording's true spike counts.
+
+Spike signals are in spikes/s (spikes per frame x frame rate). Every signal goes through the
+same windows: the mean in the response window minus the mean in the baseline window.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 logger = logging.getLogger(__name__)
+
+DFF = "dff"
+TRUTH = "truth"  # spikes:truth, the recording's own ground-truth spikes
+SAME_RATE = 0.05  # a model trained within 5% of the recording's frame rate is at its rate
+
+
+class SignalError(ValueError):
+    """A signal cannot be computed for this recording (unknown method, wrong model, no truth)."""
+
+
+def parse_signal(signal: str) -> tuple[str, str | None]:
+    """('dff', None) or ('spikes', label) from 'dff' / 'spikes:<label>'."""
+    if signal == DFF:
+        return DFF, None
+    kind, _, label = signal.partition(":")
+    if kind != "spikes" or not label:
+        raise SignalError(f"signal {signal!r} is neither 'dff' nor 'spikes:<method label>'")
+    return "spikes", label
+
+
+def signal_slug(signal: str) -> str:
+    """A file-name form of a signal: 'dff', 'spikes_oasis' (no colon)."""
+    return signal.replace(":", "_", 1)
+
+
+def signal_method(label: str, methods: Mapping[str, Any] | None) -> tuple[str, dict]:
+    """The registered method and infer() params behind a spikes label (a configured label of
+    spikes.methods, or a method name with its defaults)."""
+    from brainreps.spikes import METHODS
+
+    spec = (methods or {}).get(label)
+    if spec is None and label not in METHODS:
+        labels = sorted(methods or {})
+        raise SignalError(
+            f"signal 'spikes:{label}' names no spike-inference method (labels in "
+            f"spikes.methods: {', '.join(labels) or 'none'}; methods: {', '.join(METHODS)}; "
+            f"or spikes:{TRUTH})"
+        )
+    spec = spec or {}
+    return spec.get("method", label), dict(spec.get("params") or {})
+
+
+def load_spike_model(method: str, path: str | Path, frame_rate: float, where: str) -> Any:
+    """A supervised method's model from its file, after checking it was trained at
+    `frame_rate` (within SAME_RATE); SignalError naming the file and both rates otherwise."""
+    from brainreps.spikes import get_method
+
+    module = get_method(method)
+    try:
+        model = module.load(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SignalError(f"{where}: the {method} model {path} cannot be read: {exc}") from exc
+    rates = model.rates() if hasattr(model, "rates") else [float(model.params["rate"])]
+    if not any(abs(frame_rate - r) <= SAME_RATE * r for r in rates):
+        raise SignalError(
+            f"{where}: the {method} model {path} was trained at "
+            f"{', '.join(f'{r:g}' for r in rates)} Hz, but the recording is imaged at "
+            f"{frame_rate:g} Hz; train one at the recording's frame rate"
+        )
+    return model
+
+
+def signal_traces(
+    recording: xr.Dataset,
+    signal: str,
+    *,
+    methods: Mapping[str, Any] | None = None,
+    model_path: str | Path | None = None,
+    source: str = "recording",
+) -> tuple[np.ndarray, str]:
+    """(unit, time) traces of `signal` and their unit: dF/F, or spikes/s."""
+    kind, label = parse_signal(signal)
+    dff = np.asarray(recording["dff"].values, dtype=np.float64)
+    if kind == DFF:
+        return dff, "dF/F"
+    frame_rate = float(recording.attrs.get("frame_rate", np.nan))
+    if not np.isfinite(frame_rate) or frame_rate <= 0:
+        raise SignalError(f"{source}: the recording has no frame_rate attribute")
+    where = f"{source}, signal {signal!r}"
+    if label == TRUTH:
+        if "spikes" not in recording:
+            raise SignalError(
+                f"{where}: the recording has no ground-truth spikes (only simulated recordings "
+                "have them)"
+            )
+        return np.asarray(recording["spikes"].values, dtype=np.float64) * frame_rate, "spikes/s"
+    from brainreps.spikes import SUPERVISED, get_method
+
+    method, params = signal_method(label, methods)
+    module = get_method(method)
+    if method in SUPERVISED:
+        if model_path is None:
+            raise SignalError(f"{where}: {method} is supervised and needs a trained model file")
+        params["model"] = load_spike_model(method, model_path, frame_rate, where)
+    elif model_path is not None:
+        raise SignalError(f"{where}: {method} is not supervised and takes no model file")
+    rates = np.empty_like(dff)
+    for i, trace in enumerate(dff):
+        rates[i] = module.infer(trace, frame_rate, **params)
+    logger.info("%s: inferred %d traces with %s", where, dff.shape[0], method)
+    return rates * frame_rate, "spikes/s"
 
 
 def window_bounds(
@@ -157,17 +274,24 @@ def responses_dataset(
     n_splits: int = 20,
     seed: int = 0,
     source: str = "recording",
+    traces: tuple[np.ndarray, str] | None = None,
+    signal: str = DFF,
 ) -> xr.Dataset:
-    """The `responses` Dataset of a recording: trial responses, mean, reliability, noise ceiling."""
+    """The `responses` Dataset of a recording: trial responses, mean, reliability, noise ceiling.
+
+    `traces` are the (unit, time) traces of `signal` and their unit (`signal_traces`);
+    None = the dF/F traces.
+    """
     for name in ("trial_stimulus", "trial_start"):
         if name not in recording:
             raise ValueError(f"{source}: the recording has no stimulus table ({name!r} missing)")
-    dff = np.asarray(recording["dff"].values, dtype=np.float64)
+    dff, unit_name = traces or (np.asarray(recording["dff"].values, dtype=np.float64), "dF/F")
     nan_units = np.flatnonzero(~np.isfinite(dff).any(axis=1))
     if nan_units.size:
         unit = recording["unit"].values[nan_units[0]]
         raise ValueError(
-            f"{source}: {nan_units.size} unit(s) have NaN-only dF/F traces (first: unit {unit})"
+            f"{source}: {nan_units.size} unit(s) have NaN-only {unit_name} traces "
+            f"(first: unit {unit})"
         )
     timestamps = np.asarray(recording["timestamps"].values, dtype=np.float64)
     onsets = np.asarray(recording["trial_start"].values, dtype=np.float64)
@@ -201,6 +325,8 @@ def responses_dataset(
         },
         coords={**unit_coords, "stimulus": np.asarray(stimulus_ids)[shown]},
         attrs={
+            "signal": signal,
+            "signal_unit": unit_name,
             "response_window_s": list(response_window),
             "baseline_window_s": list(baseline_window),
             "reliability": "Spearman-Brown corrected split-half correlation across stimuli, "
@@ -210,13 +336,27 @@ def responses_dataset(
 
 
 def responses_store(
-    recording_path: str, stimuli_path: str, params: dict, out_path: str
+    recording_path: str,
+    stimuli_path: str,
+    params: dict,
+    out_path: str,
+    *,
+    methods: Mapping[str, Any] | None = None,
+    model_path: str | None = None,
 ) -> xr.Dataset:
-    """Read a recording and its stimulus set, compute their `responses`, write the store."""
+    """Read a recording and its stimulus set, compute their `responses`, write the store.
+
+    `params` holds the windows, n_splits, seed and `signal` (default dff); `methods` are the
+    config's spikes.methods and `model_path` the model file of a supervised signal.
+    """
     from brainreps.io import read_store, write_store
 
+    signal = params.get("signal", DFF)
     recording = read_store(recording_path, "recording", load=True)
     stimuli = read_store(stimuli_path, "stimuli")
+    traces = signal_traces(
+        recording, signal, methods=methods, model_path=model_path, source=str(recording_path)
+    )
     responses = responses_dataset(
         recording,
         stimuli["stimulus"].values,
@@ -225,8 +365,9 @@ def responses_store(
         params["n_splits"],
         params["seed"],
         source=str(recording_path),
+        traces=traces,
+        signal=signal,
     )
-    write_store(
-        responses, out_path, kind="responses", params=params, inputs=[recording_path, stimuli_path]
-    )
+    inputs = [recording_path, stimuli_path] + ([str(model_path)] if model_path else [])
+    write_store(responses, out_path, kind="responses", params=params, inputs=inputs)
     return responses

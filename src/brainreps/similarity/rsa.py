@@ -7,6 +7,11 @@ correlation between the RDMs of two random halves of the repeats (averaged over 
 Spearman-Brown corrected to the full number of repeats; the noise ceiling is its square
 root (the highest Spearman correlation any model RDM could reach with a noisy neural RDM),
 NaN where the reliability is <= 0. `normalized_rsa` = rsa / noise_ceiling.
+
+Neural RDMs may also come from a file (`brainreps.data.rdms`: a dataset with `source: rdms`,
+or `brainreps rsa --neural-rdms FILE`). Both paths meet in `rsa_against`: `neural_rdms` turns
+responses into the same RDM Dataset a file loads into, so the RSA of a layer with an RDM is the
+same number whether the RDM was computed here or read from a file.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainreps.data.rdms import as_similarity, rdm_dataset
 from brainreps.similarity import rdm, second_order
 
 logger = logging.getLogger(__name__)
@@ -158,6 +164,63 @@ def split_half_reliability(
     return r, corrected
 
 
+def _group_metadata(groups: Sequence[UnitGroup]) -> dict[str, list]:
+    """The RDM Dataset's per-group metadata of unit groups (area, Cre line, depth)."""
+    meta: dict[str, list] = {"area": [], "layer": [], "cre_line": [], "depth": [], "n_units": []}
+    for g in groups:
+        meta["area"].append(g.value if g.kind == "area" else "")
+        meta["layer"].append("")
+        meta["cre_line"].append(g.value if g.kind == "cre_line" else "")
+        try:
+            depth = float(g.value) if g.kind == "depth" else np.nan
+        except ValueError:  # a depth bin "100-200"
+            depth = np.nan
+        meta["depth"].append(depth)
+        meta["n_units"].append(len(g.index))
+    return meta
+
+
+def neural_rdms(
+    responses: xr.Dataset,
+    *,
+    dataset_name: str = "dataset",
+    kinds: Sequence[str],
+    depth_bins: Sequence[float] | None,
+    min_units: int,
+    n_splits: int,
+    seed: int,
+) -> xr.Dataset:
+    """One neural RDM (Pearson r of the mean responses) per unit group, with its split-half
+    reliability and noise ceiling: the RDM Dataset of `brainreps.data.rdms`, in the responses'
+    stimulus order. The settings are the config's similarity.rsa and similarity.seed."""
+    mean = np.asarray(responses["mean_response"].transpose("unit", "stimulus").values)
+    trials = np.asarray(responses["trial_responses"].transpose("unit", "stimulus", "repeat").values)
+    n = mean.shape[1]
+    with rdm.blas_threads_for(float(n) * n * responses.sizes["unit"]):
+        groups = unit_groups(responses, kinds, depth_bins, min_units)
+        matrices, rel_half, rel = [], [], []
+        for g in groups:
+            where = f"{dataset_name} {g.name}"
+            matrices.append(neural_correlation(mean[g.index], where))
+            h, sb = split_half_reliability(trials[g.index], n_splits, seed, where)
+            rel_half.append(h)
+            rel.append(sb)
+            logger.info("%s: %d units, RDM reliability %.3f", where, len(g.index), sb)
+    ds = rdm_dataset(
+        np.stack(matrices),
+        [g.name for g in groups],
+        [str(v) for v in responses["stimulus"].values],
+        "similarity",
+        metadata=_group_metadata(groups),
+        reliability=np.array(rel),
+        attrs={"source": dataset_name},
+    )
+    return ds.assign(split_half_r=("group", np.array(rel_half))).assign_coords(
+        group_kind=("group", [g.kind for g in groups]),
+        group_value=("group", [g.value for g in groups]),
+    )
+
+
 def rsa(
     similarity: xr.Dataset,
     responses: xr.Dataset,
@@ -175,82 +238,98 @@ def rsa(
     The settings are the config's similarity.rsa (groups, depth_bins, min_units, n_splits)
     and similarity.seed.
     """
-    order = align_stimuli(
+    align_stimuli(  # a clear error before any work
         similarity["stimulus"].values,
         responses["stimulus"].values,
         f"{model_name} (similarity store)",
         f"{dataset_name} (responses)",
     )
-    mean = np.asarray(responses["mean_response"].values)[:, order]
-    trials = np.asarray(
-        responses["trial_responses"].transpose("unit", "stimulus", "repeat").values
-    )[:, order, :]
-    n = len(order)
-    with rdm.blas_threads_for(float(n) * n * responses.sizes["unit"]):
-        return _rsa(
-            similarity,
-            mean,
-            trials,
-            responses,
-            dataset_name,
-            kinds,
-            depth_bins,
-            min_units,
-            n_splits,
-            seed,
-        )
+    neural = neural_rdms(
+        responses,
+        dataset_name=dataset_name,
+        kinds=kinds,
+        depth_bins=depth_bins,
+        min_units=min_units,
+        n_splits=n_splits,
+        seed=seed,
+    )
+    return rsa_against(
+        similarity,
+        neural,
+        model_name=model_name,
+        dataset_name=f"{dataset_name} (responses)",
+    )
 
 
-def _rsa(
-    similarity, mean, trials, responses, dataset_name, kinds, depth_bins, min_units, n_splits, seed
+def rsa_against(
+    similarity: xr.Dataset,
+    rdms: xr.Dataset,
+    *,
+    model_name: str = "model",
+    dataset_name: str = "neural RDMs",
 ) -> xr.Dataset:
-    groups = unit_groups(responses, kinds, depth_bins, min_units)
+    """Spearman RSA of every layer's RDM with every neural RDM (an RDM Dataset, from a file or
+    from `neural_rdms`), normalised by each RDM's noise ceiling where it is known."""
+    order = align_stimuli(
+        similarity["stimulus"].values,
+        rdms["stimulus"].values,
+        f"{model_name} (similarity store)",
+        dataset_name,
+    )
+    neural = as_similarity(rdms)[:, order][:, :, order]
     layers = [str(v) for v in similarity["layer"].values]
     layer_corrs = [np.asarray(similarity["correlation"].sel(layer=name).values) for name in layers]
-    neural, rel_half, rel, n_units = [], [], [], []
-    for g in groups:
-        where = f"{dataset_name} {g.name}"
-        neural.append(neural_correlation(mean[g.index], where))
-        h, sb = split_half_reliability(trials[g.index], n_splits, seed, where)
-        rel_half.append(h)
-        rel.append(sb)
-        n_units.append(len(g.index))
-        logger.info("%s: %d units, RDM reliability %.3f", where, len(g.index), sb)
-    scores = second_order.corr_between(layer_corrs, neural, "spearman")
-    rel_arr = np.array(rel)
-    ceiling = np.where(rel_arr > 0, np.sqrt(np.clip(rel_arr, 0, None)), np.nan)
-    names = [g.name for g in groups]
+    n = len(order)
+    with rdm.blas_threads_for(float(n) * n * (len(layers) + len(neural))):
+        scores = second_order.corr_between(layer_corrs, list(neural), "spearman")
+    ceiling = np.asarray(rdms["noise_ceiling"].values, np.float64)
+    names = [str(g) for g in rdms["group"].values]
+    g = len(names)
+
+    def coord(name: str, default):
+        return rdms[name].values if name in rdms.coords else np.full(g, default)
+
+    stimuli = [str(v) for v in similarity["stimulus"].values]
+    data = {
+        "rsa": (("layer", "group"), scores),
+        "normalized_rsa": (("layer", "group"), scores / ceiling[None, :]),
+        "noise_ceiling": (("group",), ceiling),
+        "rdm_reliability": (("group",), np.asarray(rdms["rdm_reliability"].values, np.float64)),
+        "neural_correlation": (("group", "stimulus", "stimulus_b"), neural.astype(np.float32)),
+    }
+    if "split_half_r" in rdms:
+        data["split_half_r"] = (("group",), np.asarray(rdms["split_half_r"].values))
     ds = xr.Dataset(
-        {
-            "rsa": (("layer", "group"), scores),
-            "normalized_rsa": (("layer", "group"), scores / ceiling[None, :]),
-            "noise_ceiling": (("group",), ceiling),
-            "rdm_reliability": (("group",), rel_arr),
-            "split_half_r": (("group",), np.array(rel_half)),
-            "neural_correlation": (
-                ("group", "stimulus", "stimulus_b"),
-                np.stack(neural).astype(np.float32),
-            ),
-        },
+        data,
         coords={
             "layer": layers,
             "group": names,
-            "group_kind": ("group", [g.kind for g in groups]),
-            "group_value": ("group", [g.value for g in groups]),
-            "n_units": ("group", np.array(n_units)),
+            "group_kind": ("group", coord("group_kind", "given")),
+            "group_value": ("group", coord("group_value", "")),
+            "n_units": ("group", coord("n_units", -1).astype(np.int64)),
+            "area": ("group", [str(v) for v in coord("area", "")]),
+            "cortical_layer": ("group", [str(v) for v in coord("layer", "")]),
+            "cre_line": ("group", [str(v) for v in coord("cre_line", "")]),
+            "imaging_depth": ("group", np.asarray(coord("depth", np.nan), np.float64)),
             "depth": (
                 "layer",
                 similarity["depth"].values
                 if "depth" in similarity.coords
                 else np.arange(len(layers)),
             ),
-            "stimulus": [str(v) for v in similarity["stimulus"].values],
-            "stimulus_b": [str(v) for v in similarity["stimulus"].values],
+            "stimulus": stimuli,
+            "stimulus_b": stimuli,
         },
+        attrs={"rdm_kind": str(rdms.attrs.get("kind", "similarity"))},
     )
+    if "group_value" not in rdms.coords:  # groups of a file: their own names
+        ds = ds.assign_coords(group_value=("group", names))
     ds["rsa"].attrs["description"] = "Spearman r between the layer's and the group's RDM"
     ds["noise_ceiling"].attrs["description"] = (
         "sqrt(Spearman-Brown corrected split-half RDM reliability)"
+    )
+    ds["neural_correlation"].attrs["description"] = (
+        "the neural matrix as a similarity (1 - d for a dissimilarity), in the model's order"
     )
     return ds
 
@@ -266,6 +345,10 @@ def rsa_table(ds: xr.Dataset, **labels: str) -> pd.DataFrame:
         "group",
         "group_kind",
         "group_value",
+        "area",
+        "cortical_layer",
+        "cre_line",
+        "imaging_depth",
         "n_units",
         "rsa",
         "noise_ceiling",

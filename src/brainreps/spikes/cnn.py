@@ -192,6 +192,15 @@ def _crops(
 
 
 CURVE_POINTS = 24  # noise stds at which each recording's noise level is measured
+CURVE_SAMPLES = 50_000  # samples of a recording its curve is measured on (at most)
+
+
+def _first_samples(segments: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """The runs cut to `n` samples in all, each keeping its share (at least 2 samples)."""
+    total = sum(x.size for x in segments)
+    if total <= n:
+        return segments
+    return [x[: max(2, int(x.size * n / total))] for x in segments]
 
 
 def level_curve(segments: list[np.ndarray], std: float, top: float, rate: float) -> dict:
@@ -199,6 +208,7 @@ def level_curve(segments: list[np.ndarray], std: float, top: float, rate: float)
     (z-scored units) up to one that reaches level `top`: measured, not assumed to add in
     quadrature, since the first differences hold signal too (CASCADE measures it likewise)."""
     rng = np.random.default_rng(0)
+    segments = _first_samples(segments, CURVE_SAMPLES)  # a median needs no more
     noise = [rng.standard_normal(x.size) for x in segments]
     biggest = 2.0 * pp.level_to_sigma(top, rate) / max(std, 1e-12)
     sigmas = np.concatenate([[0.0], biggest * np.geomspace(1e-3, 1.0, CURVE_POINTS - 1)])

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import yaml
-from helpers import default_config, run_snakemake
+from helpers import DEFAULT_CONFIG, default_config, run_snakemake
 
 from brainreps.cli import main
 from brainreps.config import ConfigError, validate_config
@@ -51,7 +51,7 @@ BAD = {
         "(defined: simulated)",
     ),
     "training method": (
-        lambda c: c["spikes"].update(training={"methods": ["oasis"]}),
+        lambda c: c["spikes"].update(training={"methods": ["oasis", "cnn"]}),
         "config key spikes.training.methods: 'oasis' is not a supervised method label in "
         "spikes.methods (supervised: cnn, stm",
     ),
@@ -74,6 +74,31 @@ BAD = {
         "config key models.mine.checkpoint.epoch: run 'convnet' saves epochs [0, 1, 2, 5, 10], "
         "not 3",
     ),
+    "encoding an RDM dataset": (
+        lambda c: (
+            c["datasets"].update(
+                rdms={"source": "rdms", "path": str(DEFAULT_CONFIG), "stimuli": "embedded"}
+            ),
+            c["encoding"].update(runs=[{"dataset": "rdms", "model": "resnet18"}]),
+        ),
+        "config key encoding.runs.0.dataset: 'rdms' is a dataset of RDMs (source rdms), which "
+        "has no units to encode",
+    ),
+    "unknown spikes signal": (
+        lambda c: c["responses"].update(signal="spikes:mlspike"),
+        "config key responses.signal: 'spikes:mlspike' names no spike-inference method (labels "
+        "in spikes.methods: oasis, oasis_ar2, derivative, cnn, stm, bank, vae; methods: oasis,",
+    ),
+    "supervised signal without one model": (
+        lambda c: c["spikes"].update(training={"sets": {"a": ["simulated"], "b": ["simulated"]}}),
+        "config key responses.compare.signals.1: 'spikes:cnn' is supervised and the workflow "
+        "trains one per training set (2); name its model file in responses.spike_models.cnn",
+    ),
+    "unused spike model": (
+        lambda c: c["responses"].update(spike_models={"stm": str(DEFAULT_CONFIG)}),
+        "config key responses.spike_models.stm: no supervised signal spikes:stm in "
+        "responses.signal or responses.compare.signals",
+    ),
     "download names": (
         lambda c: c["stimulus_sets"].update(
             a=_imagenet("http://127.0.0.1:9/one/imagenette.tgz", SHA_A),
@@ -93,7 +118,7 @@ def bad_config(case: str) -> dict:
 
 
 def test_every_registered_check_has_a_bad_config_here():
-    assert len(CHECKS) == 9  # every check has a case above (some have two)
+    assert len(CHECKS) == 11  # every check has a case above (some have two)
     messages = {problem for case in BAD for problem in reference_problems(bad_config(case))}
     assert len(messages) == len(BAD)
 

@@ -215,3 +215,26 @@ def test_a_dissimilarity_becomes_one_minus_d():
     ds = rdm_dataset(m, ["g"], list("abcd"), "dissimilarity")
     np.testing.assert_allclose(as_similarity(ds), 1 - m)
     np.testing.assert_allclose(np.diagonal(as_similarity(ds)[0]), 1.0)
+
+
+def test_the_example_rdm_file_is_what_its_script_makes():
+    """resources/example_rdms.npz loads, and its script writes the same matrices again."""
+    import importlib.util
+
+    resources = Path(__file__).resolve().parents[1] / "resources"
+    spec = importlib.util.spec_from_file_location("make", resources / "make_example_rdms.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    stored = load_rdms(resources / "example_rdms.npz")
+    assert stored.sizes == {"group": 8, "stimulus": 24, "stimulus_b": 24}
+    assert stored["rdm"].dtype == np.float64  # read as float64, stored as float32
+    fresh = make.example_rdms()
+    assert list(fresh["stimulus"].values) == list(stored["stimulus"].values)
+    np.testing.assert_allclose(stored["rdm"].values, fresh["rdm"].values, atol=1e-6)
+    np.testing.assert_allclose(stored["rdm_reliability"], fresh["rdm_reliability"], atol=1e-12)
+    assert (
+        0.15
+        < float(stored["rdm_reliability"].min())
+        < float(stored["rdm_reliability"].max())
+        < 0.55
+    )

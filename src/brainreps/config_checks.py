@@ -104,6 +104,111 @@ def encoding_runs(config: Config) -> Iterator[str]:
 
 
 @check
+def rdm_datasets(config: Config) -> Iterator[str]:
+    """A dataset of RDMs has no units to encode: an encoding run must not name one."""
+    rdms = _with_source(config.get("datasets", {}), "rdms")
+    for i, run in enumerate((config.get("encoding") or {}).get("runs") or []):
+        if run["dataset"] in rdms:
+            yield (
+                f"config key encoding.runs.{i}.dataset: {run['dataset']!r} is a dataset of RDMs "
+                "(source rdms), which has no units to encode; its RSA runs without encoding"
+            )
+
+
+def _signals(responses: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(config key, signal) of responses.signal and every compared signal."""
+    out = [("responses.signal", responses.get("signal", "dff"))]
+    compared = (responses.get("compare") or {}).get("signals") or []
+    out += [(f"responses.compare.signals.{i}", signal) for i, signal in enumerate(compared)]
+    return out
+
+
+@check
+def response_signals(config: Config) -> Iterator[str]:
+    """A spikes signal names a method; the true spikes exist; a supervised method has a model
+    file (responses.spike_models, or the one model the workflow trains); compared models exist
+    and run on a recording's stimulus set."""
+    from brainreps.spikes import METHODS, SUPERVISED
+
+    responses = config.get("responses") or {}
+    spikes = config.get("spikes") or {}
+    methods = spikes.get("methods") or {}
+    training = spikes.get("training") or {}
+    datasets = config.get("datasets", {})
+    recordings = [d for d, e in datasets.items() if e.get("source") != "rdms"]
+    given = responses.get("spike_models") or {}
+    supervised_used = set()
+    for key, signal in _signals(responses):
+        if signal == "dff":
+            continue
+        label = signal.split(":", 1)[1]
+        if label == "truth":
+            lacking = [d for d in recordings if datasets[d]["source"] != "simulated"]
+            if lacking:
+                yield (
+                    f"config key {key}: spikes:truth needs ground-truth spikes, which only "
+                    f"simulated recordings have (not: {_defined(lacking)})"
+                )
+            continue
+        if label not in methods and label not in METHODS:
+            yield (
+                f"config key {key}: {signal!r} names no spike-inference method (labels in "
+                f"spikes.methods: {_defined(methods)}; methods: {_defined(METHODS)}; or "
+                "spikes:truth)"
+            )
+            continue
+        method = (methods.get(label) or {}).get("method", label)
+        if method not in SUPERVISED:
+            continue
+        supervised_used.add(label)
+        if label in given:
+            continue
+        trained = label in methods and (
+            training.get("methods") is None or label in training["methods"]
+        )
+        n_sets = len(training.get("sets") or spikes.get("ground_truth") or {})
+        if not trained or n_sets != 1:
+            reason = (
+                "the workflow trains no model for it"
+                if not trained
+                else f"the workflow trains one per training set ({n_sets})"
+            )
+            yield (
+                f"config key {key}: {signal!r} is supervised and {reason}; name its model file "
+                f"in responses.spike_models.{label}"
+            )
+    for label in given:
+        if label not in supervised_used:
+            yield (
+                f"config key responses.spike_models.{label}: no supervised signal "
+                f"spikes:{label} in responses.signal or responses.compare.signals"
+            )
+    compared = (responses.get("compare") or {}).get("models") or []
+    sets = config.get("stimulus_sets", {})
+    recorded = {datasets[d]["stimuli"] for d in recordings if datasets[d].get("stimuli") in sets}
+    if compared and (responses.get("compare") or {}).get("signals") and recorded:
+        models = config.get("models") or {}
+        checkpoints = {
+            f"{run}_e{epoch}"
+            for run, entry in (config.get("training") or {}).items()
+            for epoch in {0, *(entry.get("epochs") or [])}
+        }
+        for model in compared:
+            if model in checkpoints and model not in models:
+                continue  # a training run's checkpoint: analysed on the datasets' sets
+            if model not in models:
+                yield (
+                    f"config key responses.compare.models: no model {model!r} (defined: "
+                    f"{_defined(models)}, and the training runs' checkpoints)"
+                )
+            elif not recorded & set(model_stimulus_sets(config, model)):
+                yield (
+                    f"config key responses.compare.models: model {model!r} runs on none of "
+                    f"the recordings' stimulus sets ({_defined(sorted(recorded))})"
+                )
+
+
+@check
 def spikes_ground_truth(config: Config) -> Iterator[str]:
     """A simulated ground truth names a simulated dataset."""
     simulated = _with_source(config.get("datasets", {}), "simulated")

@@ -73,6 +73,13 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
         "train_loss": VarSpec((("checkpoint",),), "f"),
         "class_top1": VarSpec((("checkpoint", "class"),), "f"),
     },
+    # results/rdms/{dataset}.zarr: the neural RDMs of a dataset with source rdms, checked and in
+    # its stimulus set's order (brainreps.data.rdms); attrs kind, path, stimulus_set
+    "rdms": {
+        "rdm": VarSpec((("group", "stimulus", "stimulus_b"),), "f"),
+        "rdm_reliability": VarSpec((("group",),), "f"),
+        "noise_ceiling": VarSpec((("group",),), "f"),
+    },
     # results/spikes/rates/{gt}.zarr: one group per method label, each with the inferred
     # rate at the input's frame rate (NaN where the calcium trace is NaN)
     "spikes": {

@@ -418,13 +418,133 @@ def training_targets():
     return targets
 
 
+# ---- user data: images, neural RDMs; calcium to cortex ----------------------------------
+# Stimulus sets of source npy/folder and datasets of source rdms (brainreps.data.images,
+# brainreps.data.rdms); trial responses from a signal (responses.signal: dff, spikes:<label>,
+# spikes:truth) and the comparison of responses.compare.signals (brainreps.signals).
+
+from brainreps.data.images import IMAGE_EXTENSIONS
+from brainreps.data.responses import parse_signal, signal_slug
+
+RESPONSES = config["responses"]
+COMPARE = RESPONSES["compare"]
+
+
+def rdm_datasets():
+    """Names of the datasets of neural RDMs (source rdms): no recording, no units."""
+    return [d for d, e in config["datasets"].items() if e["source"] == "rdms"]
+
+
+def recording_datasets():
+    """Names of the datasets with a recording (and so trial responses)."""
+    return [d for d in config["datasets"] if d not in rdm_datasets()]
+
+
+def user_images_input(wildcards):
+    """The files a npy/folder stimulus set is read from, so that a changed image re-runs it."""
+    path = Path(config["stimulus_sets"][wildcards.stimuli]["path"]).expanduser()
+    if path.is_dir():
+        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        return sorted(str(p) for p in found) or [str(path)]  # an empty folder: the rule says so
+    return [str(path)]
+
+
+def responses_settings(signal=None):
+    """What a responses store depends on: windows, splits, seed and its signal."""
+    keep = ("response_window", "baseline_window", "n_splits", "seed")
+    return {**{k: RESPONSES[k] for k in keep}, "signal": signal or RESPONSES["signal"]}
+
+
+def spike_model_path(signal):
+    """The model file (bank directory) a supervised spikes signal needs, else None: the one
+    named in responses.spike_models, else the workflow's own (config_checks: one training set)."""
+    kind, label = parse_signal(signal)
+    if kind != "spikes" or label == "truth" or spikes_method_name(label) not in SUPERVISED:
+        return None
+    if label in RESPONSES["spike_models"]:
+        return RESPONSES["spike_models"][label]
+    trainset = next(iter(spikes_train_sets()))
+    suffix = "" if spikes_method_name(label) == "bank" else ".pt"
+    return f"{SPIKES_DIR}/models/{label}_{trainset}{suffix}"
+
+
+def responses_model_input(signal):
+    """Input function: the spike model file of a signal, when it needs one."""
+
+    def inputs(wildcards):
+        path = spike_model_path(signal(wildcards))
+        return {"model": path} if path else {}
+
+    return inputs
+
+
+def signal_of_slug(slug):
+    """The compared signal whose file name is `slug`."""
+    return next(s for s in COMPARE["signals"] if signal_slug(s) == slug)
+
+
+def signal_responses(dataset, signal):
+    """The responses store of a dataset from one signal (the main store for responses.signal)."""
+    if signal == RESPONSES["signal"]:
+        return f"{RESULTS}/responses/{dataset}.zarr"
+    return f"{RESULTS}/responses/{dataset}/{signal_slug(signal)}.zarr"
+
+
+def comparison_runs():
+    """(model, dataset) pairs whose signals are compared: every recording dataset with each
+    model of responses.compare.models that runs on its stimulus set ([] = every model encoded
+    on it)."""
+    if not COMPARE["signals"]:
+        return []
+    runs = []
+    for dataset in recording_datasets():
+        if COMPARE["models"]:
+            stimuli = stimulus_set_of(dataset)
+            runs += [(m, dataset) for m in COMPARE["models"] if stimuli in model_stimulus_sets(m)]
+        else:
+            runs += [(m, d) for d, m in ENCODING_RUNS if d == dataset]
+    return runs
+
+
+def comparison_inputs(wildcards):
+    """Projection, each signal's responses, and the encoding store of the main signal where
+    the workflow encodes it anyway (the comparison encodes the others)."""
+    stimuli = stimulus_set_of(wildcards.dataset)
+    inputs = {
+        "projection": f"{RESULTS}/projection/{wildcards.model}/{stimuli}.zarr",
+        "responses": [signal_responses(wildcards.dataset, s) for s in COMPARE["signals"]],
+    }
+    main_encoded = (wildcards.dataset, wildcards.model) in ENCODING_RUNS
+    if main_encoded and RESPONSES["signal"] in COMPARE["signals"]:
+        inputs["encoding"] = f"{RESULTS}/encoding/{wildcards.model}/{wildcards.dataset}.zarr"
+    return inputs
+
+
+def neural_input(wildcards):
+    """What RSA compares layers with: a dataset's responses, or its checked RDM store."""
+    if wildcards.dataset in rdm_datasets():
+        return {"rdms": f"{RESULTS}/rdms/{wildcards.dataset}.zarr"}
+    return {"responses": f"{RESULTS}/responses/{wildcards.dataset}.zarr"}
+
+
+def user_data_targets():
+    """The RDM datasets' figures and the calcium-to-cortex comparisons of the default target."""
+    targets = [f"{RESULTS}/figures/data/rdms_{d}.png" for d in rdm_datasets()]
+    for model, dataset in comparison_runs():
+        targets += [
+            f"{RESULTS}/signals/{model}/{dataset}.csv",
+            f"{RESULTS}/figures/signals/{model}/{dataset}_comparison.png",
+        ]
+    return targets
+
+
 # ---- the default target --------------------------------------------------------------------
 
 
 def final_targets():
     """Everything `snakemake` builds by default: every stage's tables, stores and figures."""
     targets = [f"{RESULTS}/figures/data/stimuli_{s}.png" for s in config["stimulus_sets"]]
-    targets += [f"{RESULTS}/figures/data/recording_{d}.png" for d in config["datasets"]]
+    targets += [f"{RESULTS}/figures/data/recording_{d}.png" for d in recording_datasets()]
     drawn = {m for m, spec in config["models"].items() if spec["figures"]}
     for model, stimuli in model_runs():
         targets += [
@@ -455,4 +575,5 @@ def final_targets():
     targets += spikes_model_targets()
     targets += training_targets()
     targets += [f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"]
+    targets += user_data_targets()
     return targets

@@ -26,10 +26,11 @@ rule similarity_layers:
 
 
 rule similarity_rsa:
-    """Spearman RSA of every layer's RDM with the neural RDM of every unit group."""
+    """Spearman RSA of every layer's RDM with the neural RDM of every unit group (or every
+    matrix of a dataset of RDMs)."""
     input:
+        unpack(neural_input),
         similarity=lambda w: f"{RESULTS}/similarity/{w.model}/{stimulus_set_of(w.dataset)}.zarr",
-        responses=f"{RESULTS}/responses/{{dataset}}.zarr",
     output:
         store=directory(f"{RESULTS}/similarity/{{model}}/{{dataset}}_rsa.zarr"),
         table=f"{RESULTS}/similarity/{{model}}/{{dataset}}_rsa.csv",

@@ -8,9 +8,9 @@ from typing import Any
 
 def encoding_runs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(dataset, model) pairs the workflow scores: the config's encoding.runs, or by default
-    every dataset with every model whose stimulus sets (a model's optional `stimuli` key: a
-    name or a list) include the dataset's stimulus set. The pairs' names are checked by
-    brainreps.config_checks."""
+    every dataset of units (not the RDM datasets, source rdms) with every model whose stimulus
+    sets (a model's optional `stimuli` key: a name or a list) include the dataset's stimulus
+    set. The pairs' names are checked by brainreps.config_checks."""
     datasets = config.get("datasets", {})
     models = config.get("models", {}) or {}
     runs = (config.get("encoding") or {}).get("runs") or []
@@ -18,6 +18,8 @@ def encoding_runs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
         return list(dict.fromkeys((run["dataset"], run["model"]) for run in runs))
     out = []
     for dataset, entry in datasets.items():
+        if entry.get("source") == "rdms":
+            continue
         for model, spec in models.items():
             sets = spec.get("stimuli") if isinstance(spec, Mapping) else None
             if sets is None or entry.get("stimuli") in ([sets] if isinstance(sets, str) else sets):

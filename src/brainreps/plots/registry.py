@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from brainreps import io
-from brainreps.plots import data, encoding, similarity, spikes, training
+from brainreps.plots import data, encoding, signals, similarity, spikes, training
 from brainreps.plots.style import save_figure
 
 
@@ -40,6 +40,10 @@ FIGURES: dict[str, dict[str, Figure]] = {
         "recording": Figure(
             data.recording_overview, (("recording", "recording"), ("responses", "responses"))
         ),
+        "rdms": Figure(similarity.neural_rdm_matrices, (("rdms", "rdms"),)),
+    },
+    "signals": {
+        "comparison": Figure(signals.signal_comparison, (("summary", "csv"),)),
     },
     "encoding": {
         name: Figure(function, (("encoding", "encoding"),))

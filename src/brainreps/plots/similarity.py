@@ -125,13 +125,13 @@ def rsa_matrix(rsa: xr.Dataset, settings: Settings | None = None, title: str = "
     groups = [str(g) for g in rsa["group"].values]
     ceiling = rsa["noise_ceiling"].values
     labels = [
-        f"{g}\n(n={int(n)}, ceil {c:.2f})" if np.isfinite(c) else f"{g}\n(n={int(n)})"
+        _group_label(g, n, c)
         for g, n, c in zip(groups, rsa["n_units"].values, ceiling, strict=True)
     ]
     values = rsa["rsa"].transpose("layer", "group").values
     lim = max(float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0, 1e-3)
     fig, ax = plt.subplots(
-        figsize=_size(settings, 3.5 + 0.75 * len(groups), 3.0 + 0.35 * len(names)),
+        figsize=_size(settings, 3.5 + min(0.75 * len(groups), 11.0), 3.0 + 0.35 * len(names)),
         constrained_layout=True,
     )
     im = ax.imshow(
@@ -149,10 +149,59 @@ def rsa_matrix(rsa: xr.Dataset, settings: Settings | None = None, title: str = "
     for j, i in enumerate(best):
         if np.isfinite(values[i, j]):
             ax.plot(j, i, marker="*", color="k", markersize=7)
-    ax.set_xlabel("unit group (noise ceiling of the neural RDM)")
+    n = rsa.sizes["stimulus"]
+    ax.set_xlabel(f"neural RDM (noise ceiling); n = {n} stimuli, {n * (n - 1) // 2} stimulus pairs")
     ax.set_ylabel("layer")
     fig.colorbar(im, ax=ax, label="Spearman r (model RDM, neural RDM)")
     ax.set_title(title or "RSA: layer x unit group (* best layer)")
+    return fig
+
+
+def _group_label(group: str, n_units: int, ceiling: float) -> str:
+    """A neural RDM's tick label: its name, units behind it (when known) and noise ceiling."""
+    parts = [f"n={int(n_units)}"] if int(n_units) >= 0 else []
+    if np.isfinite(ceiling):
+        parts.append(f"ceil {ceiling:.2f}")
+    return f"{group}\n({', '.join(parts)})" if parts else group
+
+
+def neural_rdm_matrices(rdms: xr.Dataset, settings: Settings | None = None, title: str = ""):
+    """The neural matrices of an RDM dataset (up to max_items), one panel each, in the
+    stimulus set's order, with each matrix's noise ceiling."""
+    settings = settings or {}
+    groups = [str(g) for g in rdms["group"].values]
+    shown = groups[: int(settings.get("max_items", 24))]
+    n_cols = min(len(shown), 7)
+    n_rows = int(np.ceil(len(shown) / n_cols))
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=_size(settings, 1.9 * n_cols + 1, 2.0 * n_rows + 0.8),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    kind = str(rdms.attrs.get("kind", "similarity"))
+    values = rdms["rdm"].values
+    off = ~np.eye(values.shape[1], dtype=bool)
+    lo, hi = np.percentile(values[:, off], [1, 99])
+    im = None
+    for ax, name in zip(axes.ravel(), shown, strict=False):
+        m = rdms["rdm"].sel(group=name).values
+        im = ax.imshow(m, vmin=lo, vmax=hi, cmap=settings.get("cmap", "RdBu_r"))
+        c = float(rdms["noise_ceiling"].sel(group=name))
+        ax.set_title(f"{name}" + (f"\nceil {c:.2f}" if np.isfinite(c) else ""), fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(shown) :]:
+        ax.axis("off")
+    label = "similarity (as given)" if kind == "similarity" else "dissimilarity (as given)"
+    fig.colorbar(im, ax=axes, shrink=0.6, label=label)
+    n = rdms.sizes["stimulus"]
+    more = f"; {len(groups) - len(shown)} more not shown" if len(groups) > len(shown) else ""
+    fig.suptitle(
+        (title or "neural RDMs") + f"\n{len(groups)} matrices of n = {n} stimuli "
+        f"(rows in stimulus-set order{more})"
+    )
     return fig
 
 

@@ -3,9 +3,49 @@
 # ImageNet subsets in one table, and the learning dynamics of every run.
 
 
+rule encoding_model:
+    """One layer's ridge weights of a dataset's reliable units: predicts them on new images."""
+    input:
+        projection=lambda w: f"{RESULTS}/projection/{w.model}/{stimulus_set_of(w.dataset)}.zarr",
+        responses=f"{RESULTS}/responses/{{dataset}}.zarr",
+        encoding=f"{RESULTS}/encoding/{{model}}/{{dataset}}.zarr",
+    output:
+        f"{RESULTS}/encoding/{{model}}/{{dataset}}_model.pt",
+    params:
+        network=lambda w: model_settings(w.model),
+        fitted=config["encoding"]["fitted_model"],
+    log:
+        log_path("encoding_model", "model", "dataset"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/encoding_model.py"
+
+
+rule neural_target:
+    """An encoding model's predicted responses to every image of a stimulus set."""
+    input:
+        model=f"{RESULTS}/encoding/{{model}}/{{dataset}}_model.pt",
+        stimuli=f"{RESULTS}/stimuli/{{stimuli}}.zarr",
+    output:
+        directory(f"{RESULTS}/neural_targets/{{model}}/{{dataset}}/{{stimuli}}.zarr"),
+    params:
+        arch=lambda w: config["models"][w.model]["arch"],
+        device=config["features"]["device"],
+    log:
+        log_path("neural_target", "model", "dataset", "stimuli"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/neural_target.py"
+
+
 rule train:
     """Train one run (seeded, resumable from its last checkpoint) and save its epochs."""
     input:
+        unpack(neural_target_input),
         stimuli=lambda w: f"{RESULTS}/stimuli/{TRAINING[w.run]['stimuli']}.zarr",
     output:
         checkpoints=directory(f"{TRAINING_DIR}/{{run}}/checkpoints"),
@@ -14,6 +54,7 @@ rule train:
         settings=lambda w: training_settings(w.run),
         device=lambda w: TRAINING[w.run]["device"],
         work_dir=lambda w: f"{TRAINING_DIR}/.work/{w.run}",
+        rdm_dataset=lambda w: rdm_dataset_of(w.run),
     wildcard_constraints:
         run=names_of("training"),
     threads: lambda w: TRAINING[w.run]["threads"] or 1
@@ -28,15 +69,18 @@ rule train:
 
 
 rule training_accuracy:
-    """Held-out and training-set top-1/top-5 and loss of every checkpoint of a run."""
+    """Every checkpoint's accuracy, its robustness to noise and FGSM, its target RSA."""
     input:
+        unpack(neural_target_input),
         stimuli=lambda w: f"{RESULTS}/stimuli/{TRAINING[w.run]['stimuli']}.zarr",
         checkpoints=f"{TRAINING_DIR}/{{run}}/checkpoints",
     output:
         store=directory(f"{TRAINING_DIR}/{{run}}/accuracy.zarr"),
         table=f"{TRAINING_DIR}/{{run}}/accuracy.csv",
+        robustness=f"{TRAINING_DIR}/{{run}}/robustness.csv",
     params:
         settings=lambda w: training_settings(w.run),
+        rdm_dataset=lambda w: rdm_dataset_of(w.run),
         device=lambda w: TRAINING[w.run]["device"],
     wildcard_constraints:
         run=names_of("training"),
@@ -73,11 +117,12 @@ rule model_accuracy:
 
 
 rule accuracy_table:
-    """Every checkpoint's and pretrained model's task accuracy in one table."""
+    """Every checkpoint's and pretrained model's task accuracy in one table; robustness in another."""
     input:
-        accuracy_inputs,
+        unpack(accuracy_inputs),
     output:
-        f"{RESULTS}/accuracy.csv",
+        accuracy=f"{RESULTS}/accuracy.csv",
+        robustness=f"{RESULTS}/robustness.csv",
     log:
         log_path("accuracy_table"),
     resources:
@@ -155,7 +200,7 @@ rule training_figures_run:
         title=lambda w: f"{w.run} ({TRAINING[w.run]['arch']}, {TRAINING[w.run]['labels']} labels) "
         f"on {analysed_set_of(w.run)}",
     wildcard_constraints:
-        run=names_of("training"),
+        run=alternatives(analysed_runs()),
     log:
         log_path("training_figures_run", "run"),
     resources:
@@ -181,8 +226,8 @@ rule training_figures:
     params:
         stage="training",
         settings={_f: figure_settings(f"training_{_f}") for _f in TRAINING_FIGURES},
-        title=lambda w: f"runs {', '.join(TRAINING)} on "
-        f"{', '.join(dict.fromkeys(map(analysed_set_of, TRAINING)))}",
+        title=lambda w: f"runs {', '.join(analysed_runs())} on "
+        f"{', '.join(dict.fromkeys(map(analysed_set_of, analysed_runs())))}",
     log:
         log_path("training_figures"),
     resources:
@@ -207,11 +252,50 @@ rule training_figure_predictivity:
         settings=lambda w: {
             "predictivity": figure_settings("training_predictivity", dataset=w.dataset)
         },
-        title=lambda w: f"neural predictivity of {', '.join(TRAINING)} checkpoints vs {w.dataset}",
+        title=lambda w: f"neural predictivity of {', '.join(analysed_runs())} checkpoints vs "
+        f"{w.dataset}",
     wildcard_constraints:
         dataset=names_of("datasets"),
     log:
         log_path("training_figure_predictivity", "dataset"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/figures.py"
+
+
+rule training_figures_robustness:
+    """Held-out accuracy under pixel noise and FGSM; the regularised layers' RSA over training."""
+    input:
+        robustness=f"{RESULTS}/robustness.csv",
+    output:
+        robustness=report(
+            f"{RESULTS}/figures/training/robustness.png",
+            caption="../report/training_robustness.rst",
+            category="Training",
+        ),
+        **(
+            {
+                "target_rsa": report(
+                    f"{RESULTS}/figures/training/target_rsa.png",
+                    caption="../report/training_target_rsa.rst",
+                    category="Training",
+                )
+            }
+            if brain_guided_runs()
+            else {}
+        ),
+    params:
+        stage="training",
+        settings=lambda w: {
+            "robustness": figure_settings("training_robustness", arms=training_arms()),
+            "target_rsa": figure_settings("training_target_rsa", arms=training_arms()),
+        },
+        title=lambda w: f"runs {', '.join(TRAINING)} on "
+        f"{', '.join(dict.fromkeys(TRAINING[r]['stimuli'] for r in TRAINING))}",
+    log:
+        log_path("training_figures_robustness"),
     resources:
         mem_mb=2000,
         runtime=10,

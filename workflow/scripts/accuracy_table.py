@@ -4,4 +4,9 @@ from brainreps.logs import log_to
 from brainreps.training.pipeline import accuracy_table
 
 with log_to(snakemake.log[0]):
-    accuracy_table(list(snakemake.input), snakemake.output[0])
+    accuracy_table(
+        list(snakemake.input.accuracy),
+        snakemake.output.accuracy,
+        list(snakemake.input.robustness),
+        snakemake.output.robustness,
+    )

@@ -16,4 +16,6 @@ with log_to(snakemake.log[0]):
         snakemake.params.work_dir,
         snakemake.output.checkpoints,
         snakemake.output.history,
+        target_path=snakemake.input.get("target"),
+        rdm_dataset=snakemake.params.rdm_dataset,
     )

@@ -16,4 +16,7 @@ with log_to(snakemake.log[0]):
         snakemake.input.checkpoints,
         snakemake.output.store,
         snakemake.output.table,
+        snakemake.output.robustness,
+        target_path=snakemake.input.get("target"),
+        rdm_dataset=snakemake.params.rdm_dataset,
     )

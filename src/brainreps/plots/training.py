@@ -169,3 +169,67 @@ def predictivity_vs_training(
     axes[0].legend(fontsize=7)
     fig.suptitle(title or f"neural predictivity over training: {settings['dataset']}")
     return fig
+
+
+ARM_COLORS = {
+    "baseline": "C0",
+    "regularised": "C3",
+    "control": "C2",
+    "plain": "C7",
+    "shuffled labels": "C5",
+}
+
+
+def _last_epoch(table: pd.DataFrame) -> pd.DataFrame:
+    last = table.groupby("run")["epoch"].transform("max")
+    return table[table["epoch"] == last]
+
+
+def robustness_curves(robustness: pd.DataFrame, settings: Settings | None = None, title: str = ""):
+    """Held-out top-1 of each run's last checkpoint under pixel noise (left) and FGSM (right),
+    coloured by arm (baseline, regularised, control); mean and range where an arm has seeds."""
+    settings = settings or {}
+    arms = settings.get("arms", {})
+    last = _last_epoch(robustness)
+    fig, axes = plt.subplots(1, 2, figsize=_size(settings, 11, 4.2), constrained_layout=True)
+    for ax, kind, label in (
+        (axes[0], "noise", "std of additive Gaussian pixel noise (pixels in [0, 1])"),
+        (axes[1], "fgsm", "FGSM budget eps (L-infinity, pixels in [0, 1])"),
+    ):
+        sub = last[last["perturbation"].isin(["clean", kind])]
+        sub = sub.assign(arm=sub["run"].map(lambda r: arms.get(r, r)))
+        for arm, a in sub.groupby("arm", sort=False):
+            curve = a.groupby("strength")["top1"].agg(["mean", "min", "max", "count"])
+            n = a["run"].nunique()
+            color = ARM_COLORS.get(arm)
+            ax.plot(curve.index, curve["mean"], marker="o", ms=3, color=color,
+                    label=f"{arm} (n={n} run{'s' if n > 1 else ''})")  # fmt: skip
+            if n > 1:
+                ax.fill_between(curve.index, curve["min"], curve["max"], color=color, alpha=0.2)
+        ax.set_xlabel(label)
+        ax.set_ylabel("held-out top-1 accuracy (fraction)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title or "robustness of each run's last checkpoint")
+    return fig
+
+
+def target_rsa(robustness: pd.DataFrame, settings: Settings | None = None, title: str = ""):
+    """The regularised layers' held-out RSA with the neural similarity, against epoch, for
+    every brain-guided run (epoch 0 = before training)."""
+    settings = settings or {}
+    arms = settings.get("arms", {})
+    clean = robustness[(robustness["perturbation"] == "clean") & robustness["rsa"].notna()]
+    fig, ax = plt.subplots(figsize=_size(settings, 6.5, 4.0), constrained_layout=True)
+    for run, sub in clean.groupby("run", sort=False):
+        sub = sub.sort_values("epoch")
+        arm = arms.get(run, run)
+        ax.plot(sub["epoch"], sub["rsa"], marker="o", ms=3, color=ARM_COLORS.get(arm),
+                label=f"{run} ({arm})")  # fmt: skip
+    ax.axhline(0, color="0.6", lw=0.7)
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel("Spearman RSA, layer vs neural similarity\n(held-out images)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "RSA of the regularised layers with the neural similarity")
+    return fig

@@ -30,6 +30,15 @@ from brainreps.device import resolve_device
 from brainreps.logs import progress
 from brainreps.models import load_model
 from brainreps.training.data import LabelledSplit, augment, batches, preprocess_all, shuffled
+from brainreps.training.neural import (
+    LayerTap,
+    NeuralTarget,
+    fisher_z,
+    layer_similarity,
+    rsa,
+    similarity_loss,
+)
+from brainreps.training.robustness import fgsm_top1, noisy_top1, pixel_space
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +133,17 @@ class Prepared:
     classes: list[str]
     input_size: int
     fingerprint: str
+    preprocess: Any = None
+    target: NeuralTarget | None = None  # the similarity the run is regularised towards
+    x_target: torch.Tensor | None = None  # target images, preprocessed
+    target_z: torch.Tensor | None = None  # arctanh of the (control's) target similarity
 
 
-def prepare(split: LabelledSplit, settings: Mapping[str, Any]) -> tuple[torch.nn.Module, Prepared]:
-    """The untrained network (seeded) and the preprocessed training and test tensors."""
+def prepare(
+    split: LabelledSplit, settings: Mapping[str, Any], target: NeuralTarget | None = None
+) -> tuple[torch.nn.Module, Prepared]:
+    """The untrained network (seeded), the preprocessed training and test tensors and, for a
+    brain-guided run, its target (the shuffled control's when the run is the control)."""
     size = settings["input_size"] or int(split.images.shape[1])
     model, preprocess = load_model(
         settings["arch"],
@@ -142,9 +158,17 @@ def prepare(split: LabelledSplit, settings: Mapping[str, Any]) -> tuple[torch.nn
     train_labels = labels[split.train]
     if settings["labels"] == "shuffled":
         train_labels = shuffled(train_labels, settings["seed"])
-    fingerprint = json.dumps(
-        {"settings": _fingerprinted(settings), "data": split.fingerprint()}, sort_keys=True
-    )
+    parts = {"settings": _fingerprinted(settings), "data": split.fingerprint()}
+    x_target = target_z = None
+    ns = settings.get("neural_similarity")
+    if ns is not None:
+        if target is None:
+            raise TrainingError("a run with neural_similarity needs its neural target")
+        if ns["control"] == "shuffled":
+            target = target.controlled(settings["seed"])
+        parts["target"] = target.fingerprint()
+        x_target = x if target.same_images else preprocess_all(target.images, preprocess)
+        target_z = fisher_z(torch.as_tensor(target.similarity, dtype=torch.float32))
     return model, Prepared(
         x[split.train],
         torch.as_tensor(train_labels),
@@ -152,7 +176,11 @@ def prepare(split: LabelledSplit, settings: Mapping[str, Any]) -> tuple[torch.nn
         torch.as_tensor(labels[split.test]),
         list(split.classes),
         size,
-        fingerprint,
+        json.dumps(parts, sort_keys=True),
+        preprocess,
+        target,
+        x_target,
+        target_z,
     )
 
 
@@ -184,6 +212,7 @@ def train_run(
     work_dir: str | os.PathLike,
     run: str = "run",
     on_epoch: Callable[[int, torch.nn.Module], None] | None = None,
+    target: NeuralTarget | None = None,
 ) -> dict[int, Path]:
     """Train (or resume) one run; the checkpoint file of every saved epoch, in `work_dir`.
 
@@ -198,15 +227,15 @@ def train_run(
     if settings["threads"]:
         torch.set_num_threads(int(settings["threads"]))
     try:
-        return _train(split, settings, work_dir, run, on_epoch, saves)
+        return _train(split, settings, work_dir, run, on_epoch, saves, target)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(split, settings, work_dir, run, on_epoch, saves) -> dict[int, Path]:
+def _train(split, settings, work_dir, run, on_epoch, saves, target) -> dict[int, Path]:
     last = saves[-1]
     device = resolve_device(settings["device"])
-    model, data = prepare(split, settings)
+    model, data = prepare(split, settings, target)
     model = model.to(device)
     optimizer = make_optimizer(model, settings)
     history: list[dict[str, Any]] = []
@@ -222,6 +251,10 @@ def _train(split, settings, work_dir, run, on_epoch, saves) -> dict[int, Path]:
     elif 0 in saves:
         _save(work_dir, model, optimizer, settings, data, run, 0, history)
     n_classes = len(data.classes)
+    ns = settings.get("neural_similarity")
+    weight = float(ns["lambda"]) if ns is not None else 0.0
+    tap = LayerTap(model, ns["layers"]) if weight > 0 else None
+    global_train = torch.as_tensor(split.train)
     for epoch in range(start, last + 1):
         t0 = time.perf_counter()
         lr = learning_rate(settings, epoch)
@@ -230,7 +263,7 @@ def _train(split, settings, work_dir, run, on_epoch, saves) -> dict[int, Path]:
         generator = torch.Generator().manual_seed(_epoch_seed(settings["seed"], epoch))
         torch.manual_seed(_epoch_seed(settings["seed"], epoch))
         model.train()
-        total, correct, seen = 0.0, 0, 0
+        total, correct, seen, sim_total = 0.0, 0, 0, 0.0
         order = batches(len(data.x_train), settings["batch_size"], generator)
         for b, index in enumerate(progress(order, f"{run} epoch {epoch}/{last}")):
             x = augment(
@@ -242,6 +275,10 @@ def _train(split, settings, work_dir, run, on_epoch, saves) -> dict[int, Path]:
             y = data.y_train[index].to(device)
             logits = model(x)
             loss = torch.nn.functional.cross_entropy(logits, y)
+            if tap is not None:
+                sim_loss = _similarity_term(model, tap, data, global_train[index], ns, generator)
+                loss = loss + weight * sim_loss
+                sim_total += float(sim_loss.detach()) * len(index)
             if not torch.isfinite(loss):
                 kept = sorted(int(p.stem.split("_")[1]) for p in work_dir.glob("epoch_*.pt"))
                 raise TrainingError(
@@ -261,6 +298,7 @@ def _train(split, settings, work_dir, run, on_epoch, saves) -> dict[int, Path]:
                 "learning_rate": lr,
                 "train_loss": total / seen,
                 "train_top1_augmented": correct / seen,
+                "similarity_loss": sim_total / seen if tap is not None else float("nan"),
                 "seconds": time.perf_counter() - t0,
             }
         )
@@ -276,7 +314,23 @@ def _train(split, settings, work_dir, run, on_epoch, saves) -> dict[int, Path]:
             _save(work_dir, model, optimizer, settings, data, run, epoch, history, n_classes)
         if on_epoch is not None:
             on_epoch(epoch, model)
+    if tap is not None:
+        tap.remove()
     return {e: work_dir / checkpoint_name(e) for e in saves}
+
+
+def _similarity_term(model, tap, data: Prepared, images, ns, generator) -> torch.Tensor:
+    """The similarity loss of one step: the task batch's own pairs when the target images are
+    the training images (Li et al.), else a batch drawn from the target's training images."""
+    if data.target.same_images:
+        index = images
+    else:
+        members = torch.as_tensor(data.target.train)
+        index = members[torch.randperm(len(members), generator=generator)[: ns["batch_size"]]]
+        model(data.x_target[index].to(next(model.parameters()).device))
+    model_similarity = tap.similarity()
+    target = data.target_z[index][:, index].to(model_similarity.device)
+    return similarity_loss(model_similarity, target)
 
 
 def _save(work_dir, model, optimizer, settings, data, run, epoch, history, n_classes=None):
@@ -299,14 +353,23 @@ def _save(work_dir, model, optimizer, settings, data, run, epoch, history, n_cla
 
 
 def evaluate_checkpoints(
-    split: LabelledSplit, settings: Mapping[str, Any], checkpoints: Mapping[int, Path], run: str
+    split: LabelledSplit,
+    settings: Mapping[str, Any],
+    checkpoints: Mapping[int, Path],
+    run: str,
+    target: NeuralTarget | None = None,
 ) -> dict[int, dict[str, dict[str, Any]]]:
-    """Held-out and training-set loss and accuracy of every checkpoint of a run (the training
-    set with the labels the run trained on: shuffled ones for a shuffled-label run)."""
+    """Per checkpoint: held-out and training-set loss and accuracy (the training set with the
+    labels the run trained on: shuffled ones for a shuffled-label run), held-out top-1 under
+    pixel noise and FGSM, and for a brain-guided run the regularised layers' RSA with the true
+    neural similarity on held-out images."""
     settings = fill_defaults("training#run", settings, f"training.{run}")
-    model, data = prepare(split, settings)
+    model, data = prepare(split, settings, target)
     device = resolve_device(settings["device"])
     model = model.to(device)
+    robust = settings["robustness"]
+    pre = data.preprocess
+    x01 = pixel_space(data.x_test, pre.mean, pre.std)
     out = {}
     for epoch, path in sorted(checkpoints.items()):
         payload = read_model_file(path)
@@ -314,15 +377,48 @@ def evaluate_checkpoints(
             raise TrainingError(f"{path} was not trained with these settings and data")
         model.load_state_dict(payload["model"])
         n = len(data.classes)
-        out[epoch] = {
+        result = {
             "test": evaluate(model, data.x_test.to(device), data.y_test, n),
             "train": evaluate(model, data.x_train.to(device), data.y_train, n),
+            "noise": noisy_top1(
+                model, x01, data.y_test, robust["noise_std"], pre.mean, pre.std, robust["seed"]
+            ),
+            "fgsm": fgsm_top1(model, x01, data.y_test, robust["fgsm_eps"], pre.mean, pre.std),
         }
+        if target is not None:
+            result["rsa"] = held_out_rsa(model, data, target, settings, device)
+        out[epoch] = result
         logger.info(
-            "%s epoch %d: held-out top-1 %.3f, training-set top-1 %.3f",
+            "%s epoch %d: held-out top-1 %.3f, training-set top-1 %.3f%s",
             run,
             epoch,
-            out[epoch]["test"]["top1"],
-            out[epoch]["train"]["top1"],
+            result["test"]["top1"],
+            result["train"]["top1"],
+            f", held-out RSA with the target {result['rsa']:.3f}" if "rsa" in result else "",
         )
     return out
+
+
+@torch.inference_mode()
+def held_out_rsa(model, data: Prepared, target: NeuralTarget, settings, device) -> float:
+    """Spearman RSA between the regularised layers' similarity and the (true) neural
+    similarity over the target's held-out images."""
+    test = torch.as_tensor(target.test)
+    x = (
+        preprocess_all(target.images[target.test], data.preprocess)
+        if target.same_images
+        else data.x_target[test]
+    )
+    tap = LayerTap(model, settings["neural_similarity"]["layers"])
+    try:
+        model.eval()
+        acts: dict[str, list[torch.Tensor]] = {name: [] for name in tap.layers}
+        for start in range(0, len(x), 256):
+            model(x[start : start + 256].to(device))
+            for name in tap.layers:
+                acts[name].append(tap.outputs[name].flatten(1).float().cpu())
+        sims = [layer_similarity(torch.cat(acts[name])) for name in tap.layers]
+    finally:
+        tap.remove()
+    layer = torch.stack(sims).mean(0).numpy()
+    return rsa(layer, target.similarity[np.ix_(target.test, target.test)])

@@ -18,8 +18,10 @@ from brainreps.training.accuracy import classify, imagenet_index, topk
 from brainreps.training.data import labelled_split
 from brainreps.training.dynamics import layer_dynamics, predictivity_dynamics
 from brainreps.training.loop import evaluate_checkpoints, train_run
+from brainreps.training.neural import NeuralTarget, response_similarity
 from brainreps.training.results import (
     ACCURACY_COLUMNS,
+    ROBUSTNESS_COLUMNS,
     checkpoint_files,
     finish_run,
     write_accuracy,
@@ -35,6 +37,122 @@ def _labelled(stimuli_path, stimuli_name, settings, run):
     return settings, split
 
 
+def neural_target_store(
+    encoding_model: str | os.PathLike,
+    stimuli_path: str | os.PathLike,
+    out: str | os.PathLike,
+    expected_arch: str | None = None,
+    device: str | None = None,
+) -> None:
+    """Rule neural_target: an encoding model's predicted responses to every image of a set."""
+    import xarray as xr
+
+    from brainreps.encoding.fitted import EncodingModel, EncodingModelError
+
+    model = EncodingModel.load(encoding_model)
+    if expected_arch is not None and model.network["arch"] != expected_arch:
+        raise EncodingModelError(
+            f"{encoding_model} was fitted on {model.network['arch']} features, not on "
+            f"{expected_arch} (neural_similarity.encoding.model)"
+        )
+    keep = np.arange(len(model.units))
+    stimuli = io.read_store(stimuli_path, "stimuli", load=True)
+    predicted = model.predict(stimuli["pixels"].values, device=device)
+    ds = xr.Dataset(
+        {"predicted": (("stimulus", "unit"), predicted.astype(np.float32))},
+        coords={
+            "stimulus": stimuli["stimulus"].values,
+            "unit": np.array([model.units[i] for i in keep], dtype=object),
+            "area": ("unit", np.array([model.areas[i] for i in keep], dtype=object)),
+        },
+        attrs={"model": model.model_name, "dataset": model.dataset, "layer": model.layer},
+    )
+    io.write_store(ds, out, kind="neural_target", inputs=[str(encoding_model), str(stimuli_path)])
+    logger.info(
+        "predicted %d units of %s (%s, layer %s) on %d images",
+        keep.size,
+        model.dataset,
+        model.model_name,
+        model.layer,
+        predicted.shape[0],
+    )
+
+
+def load_target(
+    settings: Mapping[str, Any],
+    split,
+    stimuli_path: str | os.PathLike,
+    target_path,
+    rdm_dataset: Mapping[str, Any] | None = None,
+) -> NeuralTarget | None:
+    """The neural target of a brain-guided run (None for a plain run): for source encoding the
+    predicted responses to the run's own images, split as the run is; for source rdms the
+    measured matrices over their own stimulus set (`target_path` = [RDM file, stimuli store],
+    `rdm_dataset` its datasets entry)."""
+    ns = settings.get("neural_similarity")
+    if ns is None:
+        return None
+    if ns["source"] == "encoding":
+        target = io.read_store(target_path, "neural_target", load=True)
+        stimuli = io.read_store(stimuli_path, "stimuli")
+        if list(target["stimulus"].values) != list(stimuli["stimulus"].values):
+            raise ValueError(
+                f"{target_path}: its stimuli are not those of {stimuli_path} (in order)"
+            )
+        areas = ns["encoding"]["areas"]
+        units = np.asarray([str(a) for a in target["area"].values])
+        keep = np.isin(units, areas) if areas else np.ones(units.size, bool)
+        if not keep.any():
+            raise ValueError(
+                f"neural_similarity.encoding.areas {areas}: no unit of the encoding model is in "
+                f"them (areas: {sorted(set(units))})"
+            )
+        similarity = response_similarity(target["predicted"].values[:, keep])
+        return NeuralTarget(
+            split.images, similarity, split.train, split.test, True,
+            f"predicted responses of {int(keep.sum())} {target.attrs['dataset']} units "
+            f"({target.attrs['model']}, {target.attrs['layer']})",
+        )  # fmt: skip
+    rdm_path, rdm_stimuli = target_path
+    return rdm_target(ns, rdm_path, rdm_stimuli, rdm_dataset or {}, settings["seed"])
+
+
+def rdm_target(
+    ns: Mapping[str, Any],
+    rdm_path: str | os.PathLike,
+    stimuli_path: str | os.PathLike,
+    dataset: Mapping[str, Any],
+    seed: int,
+) -> NeuralTarget:
+    """Measured RDMs (the mean similarity of the chosen groups) over their stimulus set's
+    images, a seeded share of them held out to measure the layer's RSA."""
+    from brainreps.data.rdms import align_to_stimuli, as_similarity, load_rdms
+
+    stimuli = io.read_store(stimuli_path, "stimuli", load=True)
+    ids = [str(s) for s in stimuli["stimulus"].values]
+    rdms = align_to_stimuli(
+        load_rdms(rdm_path), ids, exclude=dataset.get("exclude_stimuli") or (),
+        where=str(rdm_path), stimulus_set=str(stimuli_path),
+    )  # fmt: skip
+    groups = [str(g) for g in rdms["group"].values]
+    chosen = ns["groups"] or groups
+    unknown = [g for g in chosen if g not in groups]
+    if unknown:
+        raise ValueError(
+            f"neural_similarity.groups {unknown} are not in {rdm_path}; it has {', '.join(groups)}"
+        )
+    sims = as_similarity(rdms.sel(group=chosen))
+    similarity = np.clip(sims.mean(0), -1.0, 1.0)
+    n = len(ids)
+    rng = np.random.default_rng([seed, 3])
+    test = np.sort(rng.permutation(n)[: max(3, int(round(ns["test_fraction"] * n)))])
+    train = np.setdiff1d(np.arange(n), test)
+    return NeuralTarget(
+        np.asarray(stimuli["pixels"].values), similarity, train, test, False,
+        f"measured RDMs {', '.join(chosen)} of {rdm_path}",
+    )  # fmt: skip
+
+
 def train_from_store(
     stimuli_path: str | os.PathLike,
     stimuli_name: str,
@@ -43,11 +161,14 @@ def train_from_store(
     work_dir: str | os.PathLike,
     checkpoints: str | os.PathLike,
     history: str | os.PathLike,
+    target_path=None,
+    rdm_dataset: Mapping[str, Any] | None = None,
 ) -> dict[int, Path]:
     """Rule train: one run on a labelled stimuli store -> its checkpoint folder and history."""
     settings, split = _labelled(stimuli_path, stimuli_name, settings, run)
+    target = load_target(settings, split, stimuli_path, target_path, rdm_dataset)
     logger.info(
-        "%s: %s on %s, %d classes, %d training and %d test images, %s labels",
+        "%s: %s on %s, %d classes, %d training and %d test images, %s labels%s",
         run,
         settings["arch"],
         stimuli_name,
@@ -55,8 +176,9 @@ def train_from_store(
         split.train.size,
         split.test.size,
         settings["labels"],
+        f"; regularised towards {target.description}" if target is not None else "",
     )
-    work = train_run(split, settings, work_dir, run)
+    work = train_run(split, settings, work_dir, run, target=target)
     finish_run(work, checkpoints, history)
     return checkpoint_files(checkpoints)
 
@@ -69,12 +191,16 @@ def checkpoint_accuracy(
     checkpoints: str | os.PathLike,
     store: str | os.PathLike,
     table: str | os.PathLike,
+    robustness: str | os.PathLike | None = None,
+    target_path=None,
+    rdm_dataset: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Rule training_accuracy: held-out and training-set accuracy of every checkpoint."""
+    """Rule training_accuracy: every checkpoint's accuracy, robustness and target RSA."""
     settings, split = _labelled(stimuli_path, stimuli_name, settings, run)
+    target = load_target(settings, split, stimuli_path, target_path, rdm_dataset)
     files = checkpoint_files(checkpoints)
-    evaluations = evaluate_checkpoints(split, settings, files, run)
-    return write_accuracy(evaluations, files, store, table, run, stimuli_name, settings)
+    evaluations = evaluate_checkpoints(split, settings, files, run, target)
+    return write_accuracy(evaluations, files, store, table, run, stimuli_name, settings, robustness)
 
 
 def pretrained_accuracy(
@@ -125,15 +251,25 @@ def pretrained_accuracy(
     return table
 
 
-def accuracy_table(tables: Sequence[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
-    """Rule accuracy_table: every run's checkpoints and every pretrained model, one table."""
-    frames = [pd.read_csv(p) for p in tables]
-    table = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ACCURACY_COLUMNS)
-    )
-    with io.atomic_path(out) as tmp:
-        table[ACCURACY_COLUMNS].to_csv(tmp, index=False)
-    return table
+def accuracy_table(
+    tables: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    robustness: Sequence[str | os.PathLike] = (),
+    robustness_out: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Rule accuracy_table: every run's checkpoints and every pretrained model in one table,
+    and every run's robustness in another."""
+    for paths, columns, target in (
+        (tables, ACCURACY_COLUMNS, out),
+        (robustness, ROBUSTNESS_COLUMNS, robustness_out),
+    ):
+        if target is None:
+            continue
+        frames = [pd.read_csv(p) for p in paths]
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        with io.atomic_path(target) as tmp:
+            table[columns].to_csv(tmp, index=False)
+    return pd.read_csv(out)
 
 
 def dynamics_tables(

@@ -48,6 +48,8 @@ def accuracy_rows(run: str, stimuli: str, labels: str, evaluations: Evaluations)
 def accuracy_store(evaluations: Evaluations, classes: list[str], attrs: Mapping) -> xr.Dataset:
     """The `training` store: accuracy and loss per checkpoint, held-out top-1 per class."""
     ev = [evaluations[e] for e in sorted(evaluations)]
+    noise = sorted(ev[0].get("noise", {}))
+    fgsm = sorted(ev[0].get("fgsm", {}))
 
     def per(split: str, key: str) -> np.ndarray:
         return np.array([e[split][key] for e in ev], dtype=np.float64)
@@ -63,13 +65,45 @@ def accuracy_store(evaluations: Evaluations, classes: list[str], attrs: Mapping)
                 ("checkpoint", "class"),
                 np.array([e["test"]["class_top1"] for e in ev], dtype=np.float64),
             ),
+            "noise_top1": (
+                ("checkpoint", "noise_std"),
+                np.array([[e["noise"][k] for k in noise] for e in ev], dtype=np.float64),
+            ),
+            "fgsm_top1": (
+                ("checkpoint", "fgsm_eps"),
+                np.array([[e["fgsm"][k] for k in fgsm] for e in ev], dtype=np.float64),
+            ),
+            **(
+                {"rsa": ("checkpoint", np.array([e["rsa"] for e in ev], dtype=np.float64))}
+                if "rsa" in ev[0]
+                else {}
+            ),
         },
         coords={
             "checkpoint": np.array(sorted(evaluations), dtype=np.int64),
             "class": list(classes),
+            "noise_std": np.array(noise, dtype=np.float64),
+            "fgsm_eps": np.array(fgsm, dtype=np.float64),
         },
         attrs=dict(attrs),
     )
+
+
+ROBUSTNESS_COLUMNS = ["run", "epoch", "labels", "perturbation", "strength", "top1", "rsa"]
+
+
+def robustness_rows(run: str, labels: str, evaluations: Evaluations) -> pd.DataFrame:
+    """Held-out top-1 per checkpoint: clean (strength 0), under pixel noise, under FGSM; and
+    the held-out RSA with the neural target where the run has one."""
+    rows = []
+    for epoch, ev in sorted(evaluations.items()):
+        rsa = ev.get("rsa", float("nan"))
+        base = {"run": run, "epoch": epoch, "labels": labels, "rsa": rsa}
+        rows.append({**base, "perturbation": "clean", "strength": 0.0, "top1": ev["test"]["top1"]})
+        for kind in ("noise", "fgsm"):
+            for strength, top1 in sorted(ev.get(kind, {}).items()):
+                rows.append({**base, "perturbation": kind, "strength": strength, "top1": top1})
+    return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
 def history_frame(last_checkpoint: Path) -> pd.DataFrame:
@@ -108,8 +142,9 @@ def write_accuracy(
     run: str,
     stimuli: str,
     params: Mapping | None = None,
+    robustness_path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """The accuracy store and table of a run's checkpoints, each written atomically."""
+    """The accuracy store and tables of a run's checkpoints, each written atomically."""
     first = read_model_file(checkpoints[min(checkpoints)])
     attrs = {"labels": first["labels"], "arch": first["arch"], "run": run}
     io.write_store(
@@ -119,4 +154,7 @@ def write_accuracy(
     table = accuracy_rows(run, stimuli, first["labels"], evaluations)
     with io.atomic_path(table_path) as tmp:
         table.to_csv(tmp, index=False)
+    if robustness_path is not None:
+        with io.atomic_path(robustness_path) as tmp:
+            robustness_rows(run, first["labels"], evaluations).to_csv(tmp, index=False)
     return table

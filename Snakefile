@@ -33,6 +33,8 @@ include: "workflow/rules/encoding.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/spikes.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/zoo.smk"
+include: "workflow/rules/textures.smk"
 include: "workflow/rules/report.smk"
 
 

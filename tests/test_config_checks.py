@@ -24,12 +24,12 @@ BAD = {
     "dataset stimuli": (
         lambda c: c["datasets"]["simulated"].update(stimuli="nope"),
         "config key datasets.simulated.stimuli: stimulus set 'nope' is not defined in "
-        "stimulus_sets (defined: embedded, photographs)",
+        "stimulus_sets (defined: embedded, photographs, textures)",
     ),
     "model stimuli": (
         lambda c: c["models"]["alexnet"].update(stimuli=["embedded", "nope"]),
         "config key models.alexnet.stimuli: stimulus set 'nope' is not defined in "
-        "stimulus_sets (defined: embedded, photographs)",
+        "stimulus_sets (defined: embedded, photographs, textures)",
     ),
     "allen set without allen dataset": (
         lambda c: c["stimulus_sets"].update(scenes={"source": "allen", "dataset": "simulated"}),
@@ -58,11 +58,11 @@ BAD = {
     "training on an unlabelled set": (
         lambda c: c["training"]["convnet"].update(stimuli="embedded"),
         "config key training.convnet.stimuli: stimulus set 'embedded' (source embedded) has no "
-        "class labels (labelled sets: photographs)",
+        "class labels (labelled sets: photographs, textures)",
     ),
     "training epochs out of order": (
-        lambda c: c["training"]["convnet"].update(epochs=[0, 5, 2]),
-        "config key training.convnet.epochs: [0, 5, 2] is not increasing",
+        lambda c: c["training"]["convnet"].update(epochs=[0, 10, 5]),
+        "config key training.convnet.epochs: [0, 10, 5] is not increasing",
     ),
     "checkpoint of an unknown run": (
         lambda c: c["models"].update(mine={"checkpoint": {"run": "resnet", "epoch": 3}}),
@@ -99,6 +99,45 @@ BAD = {
         "config key responses.spike_models.stm: no supervised signal spikes:stm in "
         "responses.signal or responses.compare.signals",
     ),
+    "zoo name taken": (
+        lambda c: c["models"].update(googlenet_random=dict(c["models"]["alexnet"])),
+        "config key zoo.architectures: the zoo's model 'googlenet_random' is defined twice (in "
+        "models too); rename the model or drop one entry",
+    ),
+    "zoo stimuli": (
+        lambda c: c["zoo"]["settings"].update(stimuli="nope"),
+        "config key zoo.settings.stimuli: stimulus set 'nope' is not defined in stimulus_sets "
+        "(defined: embedded, photographs, textures)",
+    ),
+    "texture set without labels": (
+        lambda c: c["textures"].update(stimuli=["embedded"]),
+        "config key textures.stimuli: texture set 'embedded' (source embedded) has no class labels",
+    ),
+    "texture set with fewer images than folds": (
+        lambda c: c["stimulus_sets"]["textures"].update(n_train_per_class=4),
+        "config key textures.stimuli: texture set 'textures' has 4 images per class, fewer "
+        "than the 5 cross-validation folds (textures.n_folds)",
+    ),
+    "texture set with one class": (
+        lambda c: (
+            c["stimulus_sets"].update(
+                nette={
+                    "source": "imagenet",
+                    "folder": ".",
+                    "classes": ["n01440764"],
+                    "n_per_class": 5,
+                }
+            )
+            or c["textures"].update(stimuli=["nette"])
+        ),
+        "config key textures.stimuli: texture set 'nette' has 1 class; telling textures apart "
+        "needs at least 2",
+    ),
+    "texture model": (
+        lambda c: c["textures"].update(models=["googlenet"]),
+        "config key textures.models: no model 'googlenet' (defined, the zoo's and checkpoints' "
+        "included: resnet18, alexnet, googlenet_random, convnet_e0",
+    ),
     "download names": (
         lambda c: c["stimulus_sets"].update(
             a=_imagenet("http://127.0.0.1:9/one/imagenette.tgz", SHA_A),
@@ -118,7 +157,7 @@ def bad_config(case: str) -> dict:
 
 
 def test_every_registered_check_has_a_bad_config_here():
-    assert len(CHECKS) == 11  # every check has a case above (some have two)
+    assert len(CHECKS) == 13  # every check has a case above (some have two)
     messages = {problem for case in BAD for problem in reference_problems(bad_config(case))}
     assert len(messages) == len(BAD)
 

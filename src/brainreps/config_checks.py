@@ -325,6 +325,103 @@ def checkpoint_models(config: Config) -> Iterator[str]:
             )
 
 
+def defined_models(config: Config) -> list[str]:
+    """Every model name the config defines: its models, the zoo's and the checkpoints'."""
+    from brainreps.config_expand import checkpoint_model_name, saved_epochs, zoo_model_names
+
+    names = list(config.get("models") or {})
+    names += zoo_model_names(config.get("zoo") or {})
+    for run, entry in (config.get("training") or {}).items():
+        if (entry.get("analyse") or {}).get("stimuli") != []:  # [] = trained, not analysed
+            names += [checkpoint_model_name(run, e) for e in saved_epochs(entry)]
+    return list(dict.fromkeys(names))
+
+
+@check
+def zoo_entries(config: Config) -> Iterator[str]:
+    """A zoo model's name is taken by no other model; its stimulus sets exist."""
+    from brainreps.config_expand import zoo_forms, zoo_model_names
+
+    zoo = config.get("zoo") or {}
+    sets = config.get("stimulus_sets", {})
+    models = config.get("models") or {}
+    seen: set[str] = set()
+    for (arch, weights), name in zip(zoo_forms(zoo), zoo_model_names(zoo), strict=True):
+        other = models.get(name)
+        # the same architecture and weights in models is the zoo's entry (or the user's own)
+        taken = other is not None and (other.get("arch"), other.get("weights")) != (arch, weights)
+        if taken or name in seen:
+            yield (
+                f"config key zoo.architectures: the zoo's model {name!r} is defined twice "
+                f"({'in models too' if taken else 'by two zoo entries'}); rename the model "
+                "or drop one entry"
+            )
+        seen.add(name)
+    entries = [("zoo.settings", zoo.get("settings") or {})]
+    entries += [
+        (f"zoo.architectures.{i}", item)
+        for i, item in enumerate(zoo.get("architectures") or [])
+        if isinstance(item, Mapping)
+    ]
+    for where, entry in entries:
+        chosen = entry.get("stimuli")
+        for name in [chosen] if isinstance(chosen, str) else chosen or []:
+            if name not in sets:
+                yield (
+                    f"config key {where}.stimuli: stimulus set {name!r} is not defined in "
+                    f"stimulus_sets (defined: {_defined(sets)})"
+                )
+
+
+def _labelled_counts(entry: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(classes, images per class in the cross-validated part) of a labelled set, if known."""
+    if entry["source"] == "photographs":
+        from brainreps.data.photographs import ALL_PHOTOGRAPHS
+
+        return len(entry.get("photographs") or ALL_PHOTOGRAPHS), entry.get("n_train_per_class")
+    if entry["source"] == "imagenet":
+        classes = entry.get("classes")
+        n = len(classes) if classes else None
+        if entry.get("max_classes") is not None:
+            n = min(n or entry["max_classes"], entry["max_classes"])
+        return n, entry.get("n_per_class")
+    return None, None
+
+
+@check
+def texture_sets(config: Config) -> Iterator[str]:
+    """A texture set is a labelled stimulus set with two classes or more and at least as many
+    images per class as folds; the texture models exist."""
+    textures = config.get("textures") or {}
+    sets = config.get("stimulus_sets", {})
+    for name in textures.get("stimuli") or []:
+        folds = textures["n_folds"]
+        where = f"config key textures.stimuli: texture set {name!r}"
+        entry = sets.get(name)
+        if entry is None:
+            yield f"{where} is not defined in stimulus_sets (defined: {_defined(sets)})"
+            continue
+        labelled = entry["source"] in LABELLED_SOURCES or entry.get("labels") is not None
+        if not labelled:
+            yield f"{where} (source {entry['source']}) has no class labels"
+            continue
+        classes, per_class = _labelled_counts(entry)
+        if classes is not None and classes < 2:
+            yield f"{where} has {classes} class; telling textures apart needs at least 2"
+        if per_class is not None and per_class < folds:
+            yield (
+                f"{where} has {per_class} images per class, fewer than the {folds} "
+                "cross-validation folds (textures.n_folds)"
+            )
+    models = defined_models(config)
+    for name in textures.get("models") or []:
+        if name not in models:
+            yield (
+                f"config key textures.models: no model {name!r} (defined, the zoo's and "
+                f"checkpoints' included: {_defined(models)})"
+            )
+
+
 @check
 def download_names(config: Config) -> Iterator[str]:
     """Archives downloaded by URL get distinct file names, or are the same download."""

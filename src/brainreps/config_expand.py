@@ -1,15 +1,18 @@
-"""Config entries that stand for several: every checkpoint of a training run becomes a model.
+"""Config entries that stand for several: every checkpoint of a training run becomes a model,
+and every architecture of the zoo.
 
 After validation, `expand_config` adds to `models` one entry per saved epoch of each training
 run, named `{run}_e{epoch}` (on the run's `analyse` stimulus sets), and resolves a model that
 names `checkpoint: {run, epoch}` to the run's architecture and checkpoint file. From there on a
 checkpoint is a model like any other: features, projection, encoding and similarity run on it
-unchanged.
+unchanged. The `zoo` section adds one model per architecture and weights (`zoo_models`),
+named by `zoo_model_name`, with the zoo's shared settings under each entry's own.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,11 +71,55 @@ def checkpoint_model(
     return model
 
 
+# the model name of a zoo entry's weights: ARCH_random, ARCH_pretrained, ARCH_<weights>
+ZOO_FORMS = {"none": "random", "default": "pretrained"}
+
+
+def zoo_model_name(arch: str, weights: str) -> str:
+    """The model name of an architecture of the zoo in one form of weights."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", arch).strip("-")
+    form = ZOO_FORMS.get(weights) or re.sub(r"[^A-Za-z0-9_-]+", "-", weights.lower())
+    return f"{base}_{form}"
+
+
+def zoo_models(zoo: Mapping[str, Any], model_defaults: Mapping[str, Any]) -> dict[str, dict]:
+    """Model name -> entry of every architecture and form of weights of a (validated) zoo
+    section: the schema's model defaults, under the zoo's shared settings, under what the
+    architecture's own entry sets (its `weights` picks its one form)."""
+    out: dict[str, dict] = {}
+    for item in (zoo or {}).get("architectures") or []:
+        own = {"arch": item} if isinstance(item, str) else dict(item)
+        forms = [own["weights"]] if "weights" in own else list(zoo["weights"])
+        for weights in forms:
+            entry = copy.deepcopy({**model_defaults, **zoo.get("settings", {}), **own})
+            entry["weights"] = weights
+            out[zoo_model_name(own["arch"], weights)] = entry
+    return out
+
+
+def zoo_forms(zoo: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(architecture, weights) of every model a zoo section defines, in order."""
+    forms = []
+    for item in (zoo or {}).get("architectures") or []:
+        own = {"arch": item} if isinstance(item, str) else item
+        weights = [own["weights"]] if "weights" in own else list(zoo.get("weights", []))
+        forms += [(own["arch"], w) for w in weights]
+    return forms
+
+
+def zoo_model_names(zoo: Mapping[str, Any]) -> list[str]:
+    """The model names a zoo section defines (a name twice if two entries make it)."""
+    return [zoo_model_name(arch, weights) for arch, weights in zoo_forms(zoo)]
+
+
 def expand_config(config: dict[str, Any], model_defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """`config` with a model per checkpoint of each training run and user checkpoints resolved
-    (`model_defaults`: the schema's defaults of a models entry)."""
+    """`config` with a model per zoo architecture and form of weights, a model per checkpoint
+    of each training run, and user checkpoints resolved (`model_defaults`: the schema's
+    defaults of a models entry)."""
     defaults = model_defaults
     models = config.setdefault("models", {})
+    for name, entry in zoo_models(config.get("zoo") or {}, defaults).items():
+        models.setdefault(name, entry)  # config_checks refuses a name taken twice
     for name, spec in list(models.items()):
         if "checkpoint" in spec and "weights_file" not in spec:
             ref = spec["checkpoint"]

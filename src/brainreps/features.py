@@ -300,11 +300,11 @@ def extract_model_features(
     Settings the entry leaves out take the schema's defaults (models.<name> in the config).
     """
     from brainreps.config import fill_defaults
-    from brainreps.models import model_from_spec, select_layers
+    from brainreps.models import model_from_spec, spec_layers
 
     spec = fill_defaults("models#model", spec, "model")
     model, preprocess = model_from_spec(spec)
-    layers = select_layers(model, spec["layers"])
+    layers = spec_layers(model, spec)
     images, ids = open_images(stimuli_path)
     logger.info(
         "%s (%s weights) on %d images: layers %s",

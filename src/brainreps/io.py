@@ -104,9 +104,23 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
         "noise_ceiling": VarSpec((("group",),), "f", required=False),
         "neural_correlation": VarSpec((("group", "stimulus", "stimulus_b"),), "f", required=False),
     },
+    # scratch of the textures rule (brainreps.similarity.gram): per layer each image's Gram
+    # matrix, packed as its upper triangle (attr n_channels)
+    "gram": {
+        "gram": VarSpec((("stimulus", "entry"),), "f"),
+    },
+    # results/textures/{model}/{stimuli}.zarr: per layer how well Gram matrices classify the
+    # textures, and the best layer's class-mean Gram matrices (brainreps.similarity.textures)
+    "textures": {
+        "accuracy": VarSpec((("layer",),), "f"),
+        "cv_accuracy": VarSpec((("layer",),), "f"),
+        "n_channels": VarSpec((("layer",),), "iu"),
+        "confusion": VarSpec((("layer", "class", "class_b"),), "iu"),
+        "best_gram": VarSpec((("class", "channel", "channel_b"),), "f"),
+    },
 }
 
-GROUPED_KINDS = {"features", "projection"}
+GROUPED_KINDS = {"features", "projection", "gram"}
 
 # Snakemake marks finished directory outputs with this file; zarr warns about any unknown entry.
 warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")

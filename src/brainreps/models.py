@@ -16,7 +16,7 @@ import torchvision
 from torchvision.transforms._presets import ImageClassification
 from torchvision.transforms.functional import InterpolationMode
 
-from brainreps import nets
+from brainreps import branches, nets
 
 logger = logging.getLogger(__name__)
 
@@ -299,18 +299,30 @@ def load_model_file(
 
 
 def model_from_spec(spec: Mapping[str, Any]):
-    """The network and preprocessing of a models.<name> config entry (defaults filled in)."""
+    """The network and preprocessing of a models.<name> config entry (defaults filled in);
+    the inception modules it names in `branches` have their branches exposed as layers."""
     if spec.get("weights_file"):
-        return load_model_file(
+        model, preprocess = load_model_file(
             spec["arch"], spec["weights_file"], spec.get("input_size"), spec.get("arch_params")
         )
-    return load_model(
-        spec["arch"],
-        spec["weights"],
-        seed=int(spec["seed"]),
-        input_size=spec["input_size"],
-        arch_params=spec.get("arch_params"),
-    )
+    else:
+        model, preprocess = load_model(
+            spec["arch"],
+            spec["weights"],
+            seed=int(spec["seed"]),
+            input_size=spec["input_size"],
+            arch_params=spec.get("arch_params"),
+        )
+    branches.expose(model, spec.get("branches") or [])
+    return model, preprocess
+
+
+def spec_layers(model: torch.nn.Module, spec: Mapping[str, Any]) -> list[str]:
+    """The layers a models.<name> entry stores: its layer spec's, plus each exposed inception
+    module's input, branches and output (brainreps.branches), in forward order."""
+    layers = select_layers(model, spec["layers"])
+    size = int(getattr(model, "_brainreps_input_size", DEFAULT_INPUT_SIZE))
+    return branches.branch_layers(model, layers, list_layers(model), size)
 
 
 def prefetch_weights(arch: str, weights: str = "none") -> dict[str, Any]:

@@ -147,7 +147,9 @@ def encoding_settings():
 
 # ---- similarity --------------------------------------------------------------------------
 
-SIMILARITY_FIGURES = ("layer_matrices", "rdms", "sparseness", "dimension", "histograms")
+SIMILARITY_FIGURES = (
+    "layer_matrices", "rdms", "sparseness", "dimension", "histograms", "sparseness_decorrelation",
+)
 
 
 def similarity_settings():
@@ -418,6 +420,92 @@ def training_targets():
     return targets
 
 
+# ---- zoo, inception branches, textures ---------------------------------------------------
+# results/zoo.csv: one row per (model, dataset) of the encoding runs; branched models (a
+# `branches` list) draw their layer x layer matrices with module borders; every texture model
+# on every texture set: Gram matrices classified per layer (results/textures/).
+
+ZOO_FIGURES = ("predictivity_accuracy", "predictivity_depth", "predictivity_features", "trained_random")
+TEXTURE_FIGURES = ("accuracy", "confusion", "grams")
+
+
+def zoo_runs():
+    """Every encoding run with its encoding table and the features store of its stimuli."""
+    return [
+        {
+            "model": model,
+            "dataset": dataset,
+            "encoding": f"{RESULTS}/encoding/{model}/{dataset}.csv",
+            "features": f"{RESULTS}/features/{model}/{stimulus_set_of(dataset)}.zarr",
+        }
+        for dataset, model in ENCODING_RUNS
+    ]
+
+
+def zoo_inputs(wildcards):
+    """The zoo table's inputs: encoding tables, features stores, the accuracy table if any."""
+    runs = zoo_runs()
+    out = {"encoding": [r["encoding"] for r in runs], "features": [r["features"] for r in runs]}
+    if TRAINING or pretrained_accuracy_runs():
+        out["accuracy"] = f"{RESULTS}/accuracy.csv"
+    return out
+
+
+def zoo_specs():
+    """Each zoo model's entry minus where it runs: what its row depends on."""
+    return {m: model_settings(m) for m in dict.fromkeys(r["model"] for r in zoo_runs())}
+
+
+def branched_models():
+    """Models with inception branches exposed, whose figures are drawn."""
+    return [m for m, s in config["models"].items() if s.get("branches") and s["figures"]]
+
+
+def branch_note(model):
+    """How the model's architecture deviates from its paper, for the branch figure."""
+    from brainreps.branches import paper_note
+
+    return paper_note(config["models"][model]["arch"])
+
+
+def plot_layers_of(model):
+    """The layers whose stimulus x stimulus matrices a model's figure draws ([] = default)."""
+    chosen = config["similarity"]["plot_layers"]
+    return list(chosen.get(model, [])) if isinstance(chosen, dict) else list(chosen)
+
+
+TEXTURES = config["textures"]
+
+
+def texture_models():
+    """The models of the texture analysis: textures.models, or every model drawn."""
+    if TEXTURES["models"] is not None:
+        return list(TEXTURES["models"])
+    return [m for m, spec in config["models"].items() if spec["figures"]]
+
+
+def texture_runs():
+    """(model, texture set) pairs of the texture analysis."""
+    return [(m, s) for m in texture_models() for s in TEXTURES["stimuli"]]
+
+
+def zoo_targets():
+    """The zoo table and figures, branch figures and texture analyses of the default target."""
+    targets = []
+    if ENCODING_RUNS:
+        targets += [f"{RESULTS}/zoo.csv"]
+        targets += [f"{RESULTS}/figures/zoo/{f}.png" for f in ZOO_FIGURES]
+    for model in branched_models():
+        targets += [
+            f"{RESULTS}/figures/similarity/{model}/{s}_branches.png"
+            for s in model_stimulus_sets(model)
+        ]
+    for model, stimuli in texture_runs():
+        targets += [f"{RESULTS}/textures/{model}/{stimuli}.csv"]
+        targets += [f"{RESULTS}/figures/textures/{model}/{stimuli}_{f}.png" for f in TEXTURE_FIGURES]
+    return targets
+
+
 # ---- user data: images, neural RDMs; calcium to cortex ----------------------------------
 # Stimulus sets of source npy/folder and datasets of source rdms (brainreps.data.images,
 # brainreps.data.rdms); trial responses from a signal (responses.signal: dff, spikes:<label>,
@@ -574,6 +662,7 @@ def final_targets():
         targets += [f"{RESULTS}/figures/spikes/examples_{gt}.png" for gt in GROUND_TRUTH]
     targets += spikes_model_targets()
     targets += training_targets()
-    targets += [f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"]
+    targets += zoo_targets()
     targets += user_data_targets()
+    targets += [f"{RESULTS}/report/config.yaml", f"{RESULTS}/report/versions.txt"]
     return targets

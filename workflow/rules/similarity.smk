@@ -66,10 +66,8 @@ rule similarity_figures:
         },
     params:
         stage="similarity",
-        settings={
-            _figure: figure_settings(
-                f"similarity_{_figure}", plot_layers=config["similarity"]["plot_layers"]
-            )
+        settings=lambda w: {
+            _figure: figure_settings(f"similarity_{_figure}", plot_layers=plot_layers_of(w.model))
             if _figure == "rdms"
             else figure_settings(f"similarity_{_figure}")
             for _figure in SIMILARITY_FIGURES
@@ -79,6 +77,38 @@ rule similarity_figures:
         stimuli=names_of("stimulus_sets"),
     log:
         log_path("similarity_figures", "model", "stimuli"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/figures.py"
+
+
+rule similarity_figure_branches:
+    """Layer x layer matrices with inception branches as layers, module borders framed."""
+    input:
+        similarity=f"{RESULTS}/similarity/{{model}}/{{stimuli}}.zarr",
+    output:
+        branches=report(
+            f"{RESULTS}/figures/similarity/{{model}}/{{stimuli}}_branches.png",
+            caption="../report/similarity_branches.rst",
+            category="Similarity",
+            subcategory="{model}",
+        ),
+    params:
+        stage="similarity",
+        settings=lambda w: {
+            "branches": figure_settings(
+                "similarity_branches",
+                branches=config["models"][w.model]["branches"],
+                note=branch_note(w.model),
+            )
+        },
+        title=lambda w: f"{w.model} on {w.stimuli}: inception branches",
+    wildcard_constraints:
+        stimuli=names_of("stimulus_sets"),
+    log:
+        log_path("similarity_figure_branches", "model", "stimuli"),
     resources:
         mem_mb=2000,
         runtime=10,

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "brainreps.cli.allen",
     "brainreps.cli.features",
     "brainreps.cli.train",
+    "brainreps.cli.textures",
 )
 
 

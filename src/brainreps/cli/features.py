@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=MODEL["weights"], help="none | default | a weights name")
     p.add_argument("--input-size", type=int, default=MODEL["input_size"], help="input side, px")
     p.add_argument("--kind", choices=["all", "leaves", "blocks"], default="all")
+    p.add_argument("--branches", nargs="+", default=MODEL["branches"],
+                   help="inception modules whose branches become layers (MODULE.BRANCH)")  # fmt: skip
     p.add_argument(
         "--select", default=None, help="a layer spec as JSON to try, e.g. '{\"every\": 2}'"
     )
@@ -80,9 +82,11 @@ def layer_spec(args: argparse.Namespace):
 
 
 def _layers(args: argparse.Namespace) -> int:
+    from brainreps import branches
     from brainreps.models import list_layers, load_model, select_layers
 
     model, _ = load_model(args.model, args.weights, input_size=args.input_size)
+    branches.expose(model, args.branches)
     if args.select:
         try:
             spec = json.loads(args.select)

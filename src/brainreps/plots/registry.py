@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from brainreps import io
-from brainreps.plots import data, encoding, signals, similarity, spikes, training
+from brainreps.plots import data, encoding, signals, similarity, spikes, textures, training, zoo
 from brainreps.plots.style import save_figure
 
 
@@ -56,6 +56,15 @@ FIGURES: dict[str, dict[str, Figure]] = {
         "dimension": Figure(similarity.dimension_vs_depth, (("similarity", "similarity"),)),
         "histograms": Figure(similarity.activation_histograms, (("similarity", "similarity"),)),
         "rsa": Figure(similarity.rsa_matrix, (("rsa", "similarity"),)),
+        "sparseness_decorrelation": Figure(
+            similarity.sparseness_decorrelation, (("similarity", "similarity"),)
+        ),
+        "branches": Figure(similarity.branch_matrices, (("similarity", "similarity"),)),
+    },
+    "zoo": {name: Figure(function, (("zoo", "csv"),)) for name, function in zoo.FIGURES.items()},
+    "textures": {
+        name: Figure(function, (("textures", "textures"),))
+        for name, function in textures.FIGURES.items()
     },
     "training": {
         "accuracy": Figure(training.accuracy_curves, (("accuracy", "csv"),)),

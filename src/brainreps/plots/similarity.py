@@ -293,3 +293,80 @@ def activation_histograms(ds: xr.Dataset, settings: Settings | None = None, titl
     if title:
         ax.set_title(title)
     return fig
+
+
+def sparseness_decorrelation(ds: xr.Dataset, settings: Settings | None = None, title: str = ""):
+    """Population sparseness (red) and decorrelation (blue) against depth, on one plot: the
+    layer-wise decorrelation post's two curves."""
+    settings = settings or {}
+    names = _layer_names(ds)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=_size(settings, max(6.5, 0.3 * len(names) + 3), 4.2),
+                           constrained_layout=True)  # fmt: skip
+    ax.plot(x, ds["population_sparseness"].values, marker="o", color="tab:red",
+            label="population sparseness (Treves-Rolls; 1 = one unit active)")  # fmt: skip
+    ax.set_ylabel("population sparseness", color="tab:red")
+    ax.set_ylim(-0.02, 1.02)
+    ax2 = ax.twinx()
+    ax2.plot(x, ds["decorrelation"].values, marker="s", color="tab:blue",
+             label="mean stimulus x stimulus r (lower = more decorrelated)")  # fmt: skip
+    ax2.set_ylabel("mean off-diagonal Pearson r of the RDM", color="tab:blue")
+    ax2.set_ylim(min(-0.02, float(np.nanmin(ds["decorrelation"].values)) - 0.02), 1.02)
+    _ticks(ax, names, settings, axis="x")
+    ax.set_xlabel(f"layer (forward order; n = {ds.sizes['stimulus']} stimuli)")
+    ax.grid(alpha=0.3)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left")
+    ax.set_title(title)
+    return fig
+
+
+def branch_order(names: Sequence[str], modules: Sequence[str]) -> tuple[list[str], dict]:
+    """Layers with each branched module's output moved after its branches, and per module the
+    (first, last) index of its block: its input (the layer before), branches, output."""
+    order = list(names)
+    blocks = {}
+    for module in modules:
+        branches = [n for n in order if n.startswith(module + ".")]
+        if module not in order or not branches:
+            continue
+        order.remove(module)
+        last = max(order.index(b) for b in branches)
+        order.insert(last + 1, module)
+        first = order.index(branches[0])
+        blocks[module] = (max(first - 1, 0), last + 1)
+    return order, blocks
+
+
+def branch_matrices(ds: xr.Dataset, settings: Settings | None = None, title: str = ""):
+    """Layer x layer RDM correlation and CKA with inception branches as layers of their own,
+    each module's block (input, branches, output) framed; the implementation's deviations
+    from its paper printed below (settings: `branches`, the modules; `note`)."""
+    from matplotlib.patches import Rectangle
+
+    settings = settings or {}
+    names = _layer_names(ds)
+    order, blocks = branch_order(names, settings.get("branches") or [])
+    fig, axes = plt.subplots(1, 2, figsize=_size(settings, 13, 6.4), constrained_layout=True)
+    for ax, (key, label, vmin) in zip(
+        axes,
+        [("pearson", "RDM correlation (Pearson)", -1), ("cka", "linear CKA", 0)],
+        strict=True,
+    ):
+        m = ds[key].sel(layer=order, layer_b=order).values
+        im = ax.imshow(m, vmin=vmin, vmax=1, cmap=settings.get("cmap", "viridis"))
+        for module, (a, b) in blocks.items():
+            ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False,
+                                   edgecolor="w", lw=1.6))  # fmt: skip
+            ax.text(b + 0.6, a - 0.6, module, color="k", fontsize=7, va="bottom")
+        ax.set_xticks(range(len(order)), order, rotation=80, fontsize=6)
+        ax.set_yticks(range(len(order)), order, fontsize=6)
+        ax.set_title(label)
+        fig.colorbar(im, ax=ax, shrink=0.7)
+    note = settings.get("note") or ""
+    n = ds.sizes["stimulus"]
+    fig.suptitle(f"{title} (n = {n} stimuli; framed: module input, branches, output)")
+    if note:
+        fig.text(0.5, -0.01, note, ha="center", va="top", fontsize=7, wrap=True)
+    return fig

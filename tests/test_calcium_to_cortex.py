@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import synthetic
 
 from brainreps import io
 from brainreps.config import definition_defaults
@@ -102,10 +101,16 @@ def test_truth_needs_ground_truth_spikes(simulated):
 
 @pytest.fixture(scope="module")
 def cnn_models(tmp_path_factory):
-    """A tiny cnn trained at 30 Hz, and the same network saved as a 100 Hz model."""
+    """A tiny (untrained: the plumbing is tested, not the inference) cnn model file for 30 Hz,
+    and the same network saved as a 100 Hz model."""
+    import torch
+
     folder = tmp_path_factory.mktemp("models")
-    calcium, spikes = synthetic(1, 20, 30.0, seed=1)
-    model = cnn.train(calcium, spikes, 30.0, **{**TINY_CNN, "rate": 30.0})
+    torch.manual_seed(0)
+    params = cnn.resolve_params({**TINY_CNN, "rate": 30.0})
+    model = cnn.CNNModel(
+        params, [cnn.build_net(params).state_dict()], {"trained_noise_range": None}
+    )
     paths = {30.0: cnn.save(model, folder / "cnn_30Hz.pt")}
     model.params = {**model.params, "rate": 100.0}
     paths[100.0] = cnn.save(model, folder / "cnn_100Hz.pt")

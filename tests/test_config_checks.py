@@ -19,6 +19,9 @@ def _imagenet(url, sha):
     return {"source": "imagenet", "url": url, "sha256": sha, "n_per_class": 1}
 
 
+# the encoding model the default's brain-guided runs use stays scored when a case edits the runs
+ALEXNET_SCORED = {"dataset": "simulated", "model": "alexnet"}
+
 # (edit of the embedded default, the message both must print)
 BAD = {
     "dataset stimuli": (
@@ -37,7 +40,9 @@ BAD = {
         "allen (allen datasets: none)",
     ),
     "encoding run": (
-        lambda c: c["encoding"].update(runs=[{"dataset": "simulated", "model": "vgg"}]),
+        lambda c: c["encoding"].update(
+            runs=[{"dataset": "simulated", "model": "vgg"}, ALEXNET_SCORED]
+        ),
         "config key encoding.runs.0.model: no model 'vgg' (defined: resnet18, alexnet)",
     ),
     "simulated ground truth": (
@@ -67,7 +72,31 @@ BAD = {
     "checkpoint of an unknown run": (
         lambda c: c["models"].update(mine={"checkpoint": {"run": "resnet", "epoch": 3}}),
         "config key models.mine.checkpoint.run: no training run 'resnet' (defined: convnet, "
-        "convnet-shuffled)",
+        "convnet-brain, convnet-brain-control, convnet-shuffled)",
+    ),
+    "brain-guided run towards an unscored encoding model": (
+        lambda c: (
+            c["training"]["convnet-brain"].update(
+                neural_similarity={
+                    **c["training"]["convnet-brain"]["neural_similarity"],
+                    "encoding": {"model": "resnet18", "dataset": "simulated"},
+                }
+            )
+            or c["encoding"].update(runs=[ALEXNET_SCORED])
+        ),
+        "config key training.convnet-brain.neural_similarity.encoding: model 'resnet18' is not "
+        "scored on dataset 'simulated' (add it to encoding.runs",
+    ),
+    "brain-guided run towards a dataset without rdms": (
+        lambda c: c["training"]["convnet-brain"].update(
+            neural_similarity={
+                **c["training"]["convnet-brain"]["neural_similarity"],
+                "source": "rdms",
+                "dataset": "simulated",
+            }
+        ),
+        "config key training.convnet-brain.neural_similarity.dataset: 'simulated' is not a "
+        "dataset with source rdms (rdms datasets: none)",
     ),
     "checkpoint of an unsaved epoch": (
         lambda c: c["models"].update(mine={"checkpoint": {"run": "convnet", "epoch": 3}}),
@@ -79,7 +108,7 @@ BAD = {
             c["datasets"].update(
                 rdms={"source": "rdms", "path": str(DEFAULT_CONFIG), "stimuli": "embedded"}
             ),
-            c["encoding"].update(runs=[{"dataset": "rdms", "model": "resnet18"}]),
+            c["encoding"].update(runs=[{"dataset": "rdms", "model": "resnet18"}, ALEXNET_SCORED]),
         ),
         "config key encoding.runs.0.dataset: 'rdms' is a dataset of RDMs (source rdms), which "
         "has no units to encode",
@@ -157,7 +186,7 @@ def bad_config(case: str) -> dict:
 
 
 def test_every_registered_check_has_a_bad_config_here():
-    assert len(CHECKS) == 13  # every check has a case above (some have two)
+    assert len(CHECKS) == 14  # every check has a case above (some have two)
     messages = {problem for case in BAD for problem in reference_problems(bad_config(case))}
     assert len(messages) == len(BAD)
 

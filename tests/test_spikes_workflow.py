@@ -56,6 +56,7 @@ def sha256(path: Path) -> str:
 
 def spikes_config(ground_truth: dict, **extra) -> dict:
     config = default_config()
+    config["responses"].pop("compare")  # calcium to cortex needs the spikes stage's cnn
     config["spikes"] = {
         "ground_truth": ground_truth,
         "methods": {"oasis": {}, "derivative": {}},

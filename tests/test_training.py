@@ -205,3 +205,30 @@ def test_topk_closed_form():
     assert topk(logits, np.array([1, 1, 0]), 1) == pytest.approx(1 / 3)
     assert topk(logits, np.array([1, 1, 0]), 2) == pytest.approx(2 / 3)
     assert topk(logits, np.array([1, 1, 0]), 5) == 1.0
+
+
+def test_the_train_command_on_a_folder_of_class_folders(tmp_path, capsys):
+    from PIL import Image
+
+    from brainreps.cli import main
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("dark", "light")):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 100, (20, 20, 3)) + 150 * k
+            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["train", "--stimuli", str(tmp_path / "images"), "--n-per-class", "6", "--size",
+            "16", "--arch", "brainreps/convnet", "--widths", "4", "8", "--epochs", "0", "3",
+            "--threads", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    table = __import__("pandas").read_csv(out / "accuracy.csv")
+    assert sorted(set(table["epoch"])) == [0, 3] and set(table["split"]) == {"test", "train"}
+    assert (out / "checkpoints" / "epoch_0003.pt").is_file() and (out / "history.csv").is_file()
+    assert "held-out top-1" in capsys.readouterr().out
+    bad = ["train", "--stimuli", str(tmp_path / "images"), "--n-per-class", "6", "--arch",
+           "nonet", "--out", str(tmp_path / "bad")]  # fmt: skip
+    assert main(bad) == 2
+    assert "unknown model 'nonet'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

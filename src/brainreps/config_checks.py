@@ -292,6 +292,45 @@ def training_runs(config: Config) -> Iterator[str]:
 
 
 @check
+def neural_similarity(config: Config) -> Iterator[str]:
+    """A brain-guided run names an encoding model the workflow fits, or an RDM dataset."""
+    from brainreps.encoding.runs import encoding_runs
+
+    datasets, models = config.get("datasets", {}), config.get("models") or {}
+    for run, entry in (config.get("training") or {}).items():
+        ns = entry.get("neural_similarity")
+        if not ns:
+            continue
+        where = f"config key training.{run}.neural_similarity"
+        if ns["source"] == "encoding":
+            enc = ns.get("encoding")
+            if enc is None:
+                yield f"{where}.encoding: source encoding needs {{model: ..., dataset: ...}}"
+            elif enc["model"] not in models:
+                yield f"{where}.encoding.model: no model {enc['model']!r} (defined: {_defined(models)})"
+            elif enc["dataset"] not in datasets:
+                yield (
+                    f"{where}.encoding.dataset: no dataset {enc['dataset']!r} "
+                    f"(defined: {_defined(datasets)})"
+                )
+            elif datasets[enc["dataset"]].get("stimuli") not in config.get("stimulus_sets", {}):
+                continue  # the dataset's own check names its stimulus set
+            elif (enc["dataset"], enc["model"]) not in encoding_runs(config):
+                yield (
+                    f"{where}.encoding: model {enc['model']!r} is not scored on dataset "
+                    f"{enc['dataset']!r} (add it to encoding.runs, or let the model run on "
+                    "the dataset's stimulus set)"
+                )
+        else:
+            rdm_sets = _with_source(datasets, "rdms")
+            if ns.get("dataset") not in rdm_sets:
+                yield (
+                    f"{where}.dataset: {ns.get('dataset')!r} is not a dataset with source rdms "
+                    f"(rdms datasets: {_defined(rdm_sets)})"
+                )
+
+
+@check
 def checkpoint_models(config: Config) -> Iterator[str]:
     """A model's checkpoint names a training run and one of its saved epochs."""
     import os

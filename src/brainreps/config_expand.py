@@ -128,6 +128,8 @@ def expand_config(config: dict[str, Any], model_defaults: Mapping[str, Any]) -> 
             chosen = {k: v for k, v in spec.items() if k != "checkpoint" and v != defaults.get(k)}
             models[name] = {**resolved, **chosen}
     for run, entry in config.get("training", {}).items():
+        if not analysed_sets(config, entry):
+            continue  # analyse.stimuli: [] -- the run is trained and scored only
         for epoch in saved_epochs(entry):
             models.setdefault(
                 checkpoint_model_name(run, epoch), checkpoint_model(config, run, epoch, defaults)

@@ -72,6 +72,13 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
         "train_top1": VarSpec((("checkpoint",),), "f"),
         "train_loss": VarSpec((("checkpoint",),), "f"),
         "class_top1": VarSpec((("checkpoint", "class"),), "f"),
+        "noise_top1": VarSpec((("checkpoint", "noise_std"),), "f", required=False),
+        "fgsm_top1": VarSpec((("checkpoint", "fgsm_eps"),), "f", required=False),
+        "rsa": VarSpec((("checkpoint",),), "f", required=False),
+    },
+    # results/training/{run}/neural_target.zarr: an encoding model's predicted responses
+    "neural_target": {
+        "predicted": VarSpec((("stimulus", "unit"),), "f"),
     },
     # results/rdms/{dataset}.zarr: the neural RDMs of a dataset with source rdms, checked and in
     # its stimulus set's order (brainreps.data.rdms); attrs kind, path, stimulus_set

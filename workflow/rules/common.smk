@@ -141,8 +141,8 @@ ENCODING_FIGURES = ("layers", "best_layer", "distribution")
 
 
 def encoding_settings():
-    """The encoding section minus `runs`: exactly what a score depends on."""
-    return {k: v for k, v in config["encoding"].items() if k != "runs"}
+    """The encoding section minus `runs` and the fitted model: exactly what a score depends on."""
+    return {k: v for k, v in config["encoding"].items() if k not in ("runs", "fitted_model")}
 
 
 # ---- similarity --------------------------------------------------------------------------
@@ -356,11 +356,58 @@ def training_settings(run):
     return {k: v for k, v in TRAINING[run].items() if k not in skip}
 
 
+def neural_target_input(wildcards, training=False):
+    """What a brain-guided run's target is made of: what its accuracy rule measures the RSA
+    against, and what its training needs when the loss is applied (lambda > 0)."""
+    ns = TRAINING[wildcards.run].get("neural_similarity")
+    if ns is None or (training and ns["lambda"] == 0):
+        return {}
+    if ns["source"] == "encoding":
+        enc = ns["encoding"]
+        stimuli = TRAINING[wildcards.run]["stimuli"]
+        return {"target": f"{RESULTS}/neural_targets/{enc['model']}/{enc['dataset']}/{stimuli}.zarr"}
+    return {"target": rdm_dataset_inputs(ns["dataset"])}
+
+
+def rdm_dataset_of(run):
+    """The datasets entry of a run regularised towards measured RDMs (None otherwise)."""
+    ns = TRAINING[run].get("neural_similarity")
+    return config["datasets"][ns["dataset"]] if ns and ns["source"] == "rdms" else None
+
+
+def rdm_dataset_inputs(dataset):
+    """The RDM file and stimuli store of a dataset with source rdms."""
+    entry = config["datasets"][dataset]
+    return [entry["path"], f"{RESULTS}/stimuli/{entry['stimuli']}.zarr"]
+
+
+def brain_guided_runs():
+    """Training runs with a neural_similarity section (baseline, regularised and control)."""
+    return [r for r, e in TRAINING.items() if e.get("neural_similarity")]
+
+
+def training_arms():
+    """Each run's arm for the figures: baseline (lambda 0), regularised, control or plain."""
+    arms = {}
+    for run, entry in TRAINING.items():
+        ns = entry.get("neural_similarity")
+        if ns is None:
+            arms[run] = "plain" if entry["labels"] == "given" else "shuffled labels"
+        elif ns["control"] == "shuffled":
+            arms[run] = "control"
+        else:
+            arms[run] = "regularised" if ns["lambda"] > 0 else "baseline"
+    return arms
+
+
 def checkpoint_models():
-    """Checkpoint model name -> (run, epoch), for every saved epoch of every run."""
-    return {
-        checkpoint_model_name(run, e): (run, e) for run in TRAINING for e in saved_epochs(TRAINING[run])
-    }
+    """Checkpoint model name -> (run, epoch), for the saved epochs of the analysed runs."""
+    out = {}
+    for name, spec in config["models"].items():
+        ref = spec.get("checkpoint")
+        if ref and name == checkpoint_model_name(ref["run"], ref["epoch"]):
+            out[name] = (ref["run"], ref["epoch"])
+    return out
 
 
 def dynamics_inputs(wildcards):
@@ -377,13 +424,21 @@ def dynamics_inputs(wildcards):
 
 
 def accuracy_inputs(wildcards):
-    """Every accuracy table: each training run's, each pretrained model's on ImageNet subsets."""
-    return [f"{TRAINING_DIR}/{run}/accuracy.csv" for run in TRAINING] + [
-        f"{RESULTS}/accuracy/{m}/{s}.csv" for m, s in pretrained_accuracy_runs()
-    ]
+    """Every accuracy table: each training run's, each pretrained model's on ImageNet subsets,
+    and each run's robustness table."""
+    return {
+        "accuracy": [f"{TRAINING_DIR}/{run}/accuracy.csv" for run in TRAINING]
+        + [f"{RESULTS}/accuracy/{m}/{s}.csv" for m, s in pretrained_accuracy_runs()],
+        "robustness": [f"{TRAINING_DIR}/{run}/robustness.csv" for run in TRAINING],
+    }
 
 
 TRAINING_FIGURES = ("dimension_depth", "dimension_accuracy")
+
+
+def analysed_runs():
+    """Training runs whose checkpoints are models (features, encoding, similarity)."""
+    return list(dict.fromkeys(run for run, _ in checkpoint_models().values()))
 
 
 def analysed_set_of(run):
@@ -409,8 +464,12 @@ def training_targets():
     targets = [f"{RESULTS}/accuracy.csv"]
     if TRAINING:
         targets += [f"{RESULTS}/figures/training/accuracy.png"]
+        targets += [f"{RESULTS}/figures/training/robustness.png"]
+        if brain_guided_runs():
+            targets += [f"{RESULTS}/figures/training/target_rsa.png"]
+    if analysed_runs():
         targets += [f"{RESULTS}/figures/training/{f}.png" for f in TRAINING_FIGURES]
-        for run in TRAINING:
+        for run in analysed_runs():
             targets += [
                 f"{RESULTS}/figures/training/{run}_layer_matrices.png",
                 f"{RESULTS}/figures/training/{run}_sparseness.png",

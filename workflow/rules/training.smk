@@ -45,7 +45,7 @@ rule neural_target:
 rule train:
     """Train one run (seeded, resumable from its last checkpoint) and save its epochs."""
     input:
-        unpack(neural_target_input),
+        unpack(lambda w: neural_target_input(w, training=True)),
         stimuli=lambda w: f"{RESULTS}/stimuli/{TRAINING[w.run]['stimuli']}.zarr",
     output:
         checkpoints=directory(f"{TRAINING_DIR}/{{run}}/checkpoints"),

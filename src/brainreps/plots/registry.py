@@ -73,6 +73,8 @@ FIGURES: dict[str, dict[str, Figure]] = {
         "dimension_depth": Figure(training.dimension_vs_depth, (("layers", "csv"),)),
         "dimension_accuracy": Figure(training.dimension_vs_accuracy, (("layers", "csv"),)),
         "predictivity": Figure(training.predictivity_vs_training, (("predictivity", "csv"),)),
+        "robustness": Figure(training.robustness_curves, (("robustness", "csv"),)),
+        "target_rsa": Figure(training.target_rsa, (("robustness", "csv"),)),
     },
     "spikes": {
         "scores": Figure(spikes.score_distributions, (("scores", "csv"),)),

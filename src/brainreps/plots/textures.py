@@ -8,6 +8,7 @@ best layer's class-mean Gram matrices (as cosines) with channels ordered by clus
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,8 +58,9 @@ def accuracy_by_layer(ds: xr.Dataset, settings: Settings | None = None, title: s
     if left_out:
         shapes = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in left_out.items())
         text += f"\nleft out (no map, too few positions or too many channels): {shapes}"
-    ax.text(0.01, 0.02, text, transform=ax.transAxes, fontsize=6, va="bottom", wrap=True)
-    ax.legend(fontsize=7, loc="lower right")
+    text = "\n".join(textwrap.fill(line, 140) for line in text.splitlines())
+    ax.text(0.01, 0.02, text, transform=ax.transAxes, fontsize=6, va="bottom")
+    ax.legend(fontsize=7, loc="center right")
     ax.grid(alpha=0.3)
     ax.set_title(title)
     return fig

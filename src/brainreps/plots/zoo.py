@@ -60,10 +60,12 @@ def _scatter(ax, sub: pd.DataFrame, x: str, settings: Settings) -> None:
                     xytext=(3, 2),
                     textcoords="offset points",
                 )
-    r, n = rank_correlation(sub[x], sub["best_median_score"])
-    text = f"Spearman r = {r:.2f}, n = {n}" if np.isfinite(r) else f"n = {n} (too few for r)"
-    ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", fontsize=8)
     ax.grid(alpha=0.3)
+
+
+def _statistic(sub: pd.DataFrame, x: str) -> str:
+    r, n = rank_correlation(sub[x], sub["best_median_score"])
+    return f"Spearman r = {r:.2f}, n = {n}" if np.isfinite(r) else f"n = {n} (too few for r)"
 
 
 def _predictivity_against(
@@ -77,7 +79,7 @@ def _predictivity_against(
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(_score_label(table))
-        ax.set_title(dataset)
+        ax.set_title(f"{dataset}: {_statistic(sub, x)}")
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title)
     return fig
@@ -145,18 +147,10 @@ def trained_vs_random(table: pd.DataFrame, settings: Settings | None = None, tit
             sub.loc[t, "best_median_score"] - sub.loc[r, "best_median_score"] for t, r in pairs
         ]
         better = sum(d > 0 for d in diffs)
-        ax.text(
-            0.02,
-            0.98,
-            f"trained > random-init in {better} of n = {len(pairs)} pairs",
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8,
-        )
         ax.set_xticks([0, 1], ["random init", "trained"])
         ax.set_xlim(-0.3, 1.3)
         ax.set_ylabel(_score_label(table))
-        ax.set_title(dataset)
+        ax.set_title(f"{dataset}: trained > random init in {better} of n = {len(pairs)} pairs")
         ax.grid(alpha=0.3)
         if pairs:
             ax.legend(fontsize=6, loc="lower right")

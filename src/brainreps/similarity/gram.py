@@ -57,23 +57,10 @@ def _row_offsets(c: int) -> np.ndarray:
     return r * c - r * (r - 1) // 2
 
 
-_BLOCK_INDEX: dict[tuple[int, int, int, str], torch.Tensor] = {}
-
-
-def _block_index(c: int, r0: int, r1: int, device) -> torch.Tensor:
-    """Flat positions, in a (r1-r0) x (C-r0) block product, of rows r0..r1's packed entries."""
-    key = (c, r0, r1, str(device))
-    if key not in _BLOCK_INDEX:
-        width = c - r0
-        idx = [k * width + np.arange(k, width) for k in range(r1 - r0)]
-        _BLOCK_INDEX[key] = torch.as_tensor(np.concatenate(idx), device=device)
-    return _BLOCK_INDEX[key]
-
-
 def packed_gram(maps: torch.Tensor, row_block: int = ROW_BLOCK) -> torch.Tensor:
     """Packed Gram matrices (N, C(C+1)/2) of feature maps (N, C, *spatial), upper triangle
     row by row: the same numbers as pack(gram_matrices(maps)), computed block row by block
-    row so that the lower triangle is (mostly) never computed."""
+    row so that the lower triangle is (mostly) never computed, and copied row by row."""
     f = maps.flatten(2)
     if not f.is_floating_point() or f.dtype in (torch.float16, torch.bfloat16):
         f = f.float()
@@ -83,10 +70,8 @@ def packed_gram(maps: torch.Tensor, row_block: int = ROW_BLOCK) -> torch.Tensor:
     for r0 in range(0, c, row_block):
         r1 = min(c, r0 + row_block)
         block = torch.bmm(f[:, r0:r1], f[:, r0:].transpose(1, 2))  # rows r0..r1, cols r0..C
-        torch.index_select(
-            block.flatten(1), 1, _block_index(c, r0, r1, f.device),
-            out=out[:, int(offsets[r0]) : int(offsets[r1])],
-        )  # fmt: skip
+        for k in range(r1 - r0):
+            out[:, int(offsets[r0 + k]) : int(offsets[r0 + k + 1])] = block[:, k, k:]
     return out.div_(positions)
 
 
@@ -293,7 +278,8 @@ class _GramStore:
 
     def write_rows(self, start: int, batch) -> None:
         for g in self.groups:
-            self.arrays[g][start : start + batch[g].shape[0]] = batch[g].astype(np.float32)
+            rows = np.asarray(batch[g], dtype=np.float32)  # no copy when float32 already
+            self.arrays[g][start : start + rows.shape[0]] = rows
 
     def finish(self, params, inputs, left_out) -> None:
         import zarr

@@ -161,12 +161,15 @@ def prepare(
     parts = {"settings": _fingerprinted(settings), "data": split.fingerprint()}
     x_target = target_z = None
     ns = settings.get("neural_similarity")
-    if ns is not None:
-        if target is None:
-            raise TrainingError("a run with neural_similarity needs its neural target")
+    if ns is not None and ns["lambda"] > 0 and target is None:
+        raise TrainingError("a run regularised by neural_similarity needs its neural target")
+    if ns is not None and target is not None:
+        # with lambda 0 (the baseline) the weights do not depend on the target: it is only
+        # used to measure the layers' RSA, and left out of the fingerprint
         if ns["control"] == "shuffled":
             target = target.controlled(settings["seed"])
-        parts["target"] = target.fingerprint()
+        if ns["lambda"] > 0:
+            parts["target"] = target.fingerprint()
         x_target = x if target.same_images else preprocess_all(target.images, preprocess)
         target_z = fisher_z(torch.as_tensor(target.similarity, dtype=torch.float32))
     return model, Prepared(
@@ -303,10 +306,11 @@ def _train(split, settings, work_dir, run, on_epoch, saves, target) -> dict[int,
             }
         )
         logger.info(
-            "%s epoch %d: loss %.4f, augmented training top-1 %.3f (%.1f s)",
+            "%s epoch %d: loss %.4f%s, augmented training top-1 %.3f (%.1f s)",
             run,
             epoch,
             total / seen,
+            f" (similarity loss {sim_total / seen:.4f})" if tap is not None else "",
             correct / seen,
             history[-1]["seconds"],
         )

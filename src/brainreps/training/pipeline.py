@@ -166,7 +166,13 @@ def train_from_store(
 ) -> dict[int, Path]:
     """Rule train: one run on a labelled stimuli store -> its checkpoint folder and history."""
     settings, split = _labelled(stimuli_path, stimuli_name, settings, run)
-    target = load_target(settings, split, stimuli_path, target_path, rdm_dataset)
+    ns = settings.get("neural_similarity")
+    regularised = ns is not None and ns["lambda"] > 0
+    target = (
+        load_target(settings, split, stimuli_path, target_path, rdm_dataset)
+        if regularised
+        else None
+    )
     logger.info(
         "%s: %s on %s, %d classes, %d training and %d test images, %s labels%s",
         run,

@@ -21,6 +21,26 @@ VENV_BIN = Path(sys.executable).parent
 SNAKEMAKE = VENV_BIN / "snakemake"
 
 
+# the real Allen Brain Observatory RDMs and natural scenes (../shared/data/allen_rdms)
+ALLEN_RDMS = REPO.parent / "shared" / "data" / "allen_rdms"
+
+
+def with_allen_rdms(config: dict) -> dict:
+    """`config` plus the Allen scenes (stimulus set allen_scenes, blank last) and their RDMs
+    (dataset allen_rdms, source rdms)."""
+    config["stimulus_sets"]["allen_scenes"] = {
+        "source": "npy",
+        "path": str(ALLEN_RDMS / "scenes_31x31.npy"),
+        "blank": "last",
+    }
+    config["datasets"]["allen_rdms"] = {
+        "source": "rdms",
+        "path": str(ALLEN_RDMS),
+        "stimuli": "allen_scenes",
+    }
+    return config
+
+
 def default_config() -> dict:
     """The embedded default configuration (config/config.yaml) as a fresh dict."""
     with open(DEFAULT_CONFIG) as fh:

@@ -4,16 +4,14 @@ regularised towards the real Allen Brain Observatory RDMs on the 118 natural sce
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import run_config, run_snakemake
+from helpers import ALLEN_RDMS as ALLEN
+from helpers import run_config, run_snakemake, with_allen_rdms
 
 pytestmark = pytest.mark.slow
-
-ALLEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "allen_rdms"
 
 
 def test_the_default_runs_baseline_regularised_and_control(default_run):
@@ -40,16 +38,7 @@ def test_a_run_regularised_towards_the_allen_rdms(default_run, tmp_path):
     work = tmp_path / "run"
     shutil.copytree(default_run, work, symlinks=True)
     config = run_config(default_run)
-    config["stimulus_sets"]["allen_scenes"] = {
-        "source": "npy",
-        "path": str(ALLEN / "scenes_31x31.npy"),
-        "blank": "last",
-    }
-    config["datasets"]["allen_rdms"] = {
-        "source": "rdms",
-        "path": str(ALLEN),
-        "stimuli": "allen_scenes",
-    }
+    with_allen_rdms(config)
     run = dict(config["training"]["convnet-brain"])
     run.update(
         epochs=[0, 2],

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import VENV_BIN, run_config, run_snakemake
+from helpers import ALLEN_RDMS as ALLEN
+from helpers import VENV_BIN, run_config, run_snakemake, with_allen_rdms
 
 from brainreps import io
 
-ALLEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "allen_rdms"
 # random init: resnet18 and the convnet before training; trained: the convnet after 10 epochs;
 # control: the convnet trained on shuffled labels
 MODELS = ("resnet18", "convnet_e0", "convnet_e10", "convnet-shuffled_e40")
@@ -24,16 +24,7 @@ MODELS = ("resnet18", "convnet_e0", "convnet_e10", "convnet-shuffled_e40")
 def real_data_config(config: dict, simulated_rdms: Path) -> dict:
     """The default run's config plus the Allen scenes (blank last) and RDMs, and an RDM file
     over the embedded stimuli."""
-    config["stimulus_sets"]["allen_scenes"] = {
-        "source": "npy",
-        "path": str(ALLEN / "scenes_31x31.npy"),
-        "blank": "last",
-    }
-    config["datasets"]["allen_rdms"] = {
-        "source": "rdms",
-        "path": str(ALLEN),
-        "stimuli": "allen_scenes",
-    }
+    with_allen_rdms(config)
     config["datasets"]["simulated_rdms"] = {
         "source": "rdms",
         "path": str(simulated_rdms),

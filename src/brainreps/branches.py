@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from brainreps.hooks import blank_forward
+
 # module class name -> branch names, in the order the module concatenates them
 BRANCHES: dict[str, tuple[str, ...]] = {
     "Inception": ("1x1", "3x3", "5x5", "pool"),  # torchvision googlenet
@@ -161,17 +163,7 @@ def module_inputs(model: nn.Module, modules: Sequence[str], input_size: int) -> 
         if name:
             handles.append(module.register_forward_hook(post(name)))
     handles += [by_name[m].register_forward_pre_hook(pre(m)) for m in modules]
-    was_training = model.training
-    try:
-        model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.inference_mode():
-            model(torch.zeros(1, 3, input_size, input_size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    blank_forward(model, input_size, handles)
     return found
 
 

@@ -17,6 +17,7 @@ from torchvision.transforms._presets import ImageClassification
 from torchvision.transforms.functional import InterpolationMode
 
 from brainreps import branches, nets
+from brainreps.hooks import blank_forward
 
 logger = logging.getLogger(__name__)
 
@@ -385,17 +386,7 @@ def _call_order(model: torch.nn.Module, input_size: int) -> list[str]:
     for name, module in model.named_modules():
         if name:
             handles.append(module.register_forward_pre_hook(make(name)))
-    was_training = model.training
-    try:
-        model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.inference_mode():
-            model(torch.zeros(1, 3, input_size, input_size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    blank_forward(model, input_size, handles)
     return order
 
 

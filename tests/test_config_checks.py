@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
-from helpers import DEFAULT_CONFIG, default_config, run_snakemake
+from helpers import DEFAULT_CONFIG, REPO, default_config, run_snakemake
 
 from brainreps.cli import main
 from brainreps.config import ConfigError, validate_config
@@ -195,6 +196,17 @@ def test_the_default_config_passes_every_check():
     assert reference_problems(validate_config(default_config())) == []
 
 
+@pytest.mark.parametrize("name", ["allen.yaml", "spikefinder.yaml"])
+def test_the_shipped_configs_pass_every_check(name, monkeypatch):
+    """The real run's configs, read from the repository root as their paths expect (the
+    Allen datasets share one set of natural-scenes templates)."""
+    if name == "spikefinder.yaml" and not (REPO.parent / "shared/data/cascade").is_dir():
+        pytest.skip("reference data ../shared/data/cascade absent")
+    monkeypatch.chdir(REPO)
+    config = yaml.safe_load((REPO / "config" / name).read_text())
+    assert reference_problems(validate_config(config)) == []
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_check_config_names_the_key(case, tmp_path, capsys):
     path = tmp_path / "config.yaml"
@@ -211,3 +223,23 @@ def test_the_workflow_refuses_with_the_same_message(case, tmp_path):
     proc = run_snakemake(tmp_path, "-n", config=copy.deepcopy(bad_config(case)), check=False)
     assert proc.returncode != 0
     assert BAD[case][1] in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_the_real_run_plans_every_stage(tmp_path):
+    """config/allen.yaml builds its whole DAG (a dry run), zoo, branches and textures included."""
+    config = yaml.safe_load((REPO / "config" / "allen.yaml").read_text())
+    for entry in config["spikes"]["ground_truth"].values():
+        if "path" in entry:  # relative to the repository root
+            entry["path"] = str((REPO / entry["path"]).resolve())
+            if not Path(entry["path"]).exists():
+                pytest.skip(f"reference data {entry['path']} absent")
+    proc = run_snakemake(tmp_path, "-n", "--quiet", "rules", config=config)
+    jobs = {}
+    for line in (proc.stdout + proc.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            jobs[parts[0]] = int(parts[1])
+    assert jobs["allen_recording"] == 6 and jobs["trial_responses"] == 6  # one per area
+    for rule in ("zoo_table", "similarity_figure_branches", "texture_analysis", "model_accuracy"):
+        assert jobs.get(rule, 0) >= 1, rule

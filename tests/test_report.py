@@ -16,6 +16,8 @@ import pytest
 import yaml
 from helpers import RUN_CONFIG, run_config, run_snakemake
 
+from brainreps.config import validate_config
+
 pytestmark = pytest.mark.slow  # runs the workflow
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg")
@@ -76,8 +78,9 @@ def test_report_holds_the_config_and_software_versions(default_run, report):
     cfg, versions = results["results/report/config.yaml"], results["results/report/versions.txt"]
     assert _words(cfg.get("caption")) and _words(versions.get("caption"))
     config = yaml.safe_load(_file_bytes(report, cfg))
-    assert config["datasets"] == run_config(default_run)["datasets"]
-    assert config["responses"] == run_config(default_run)["responses"]
+    ran_with = validate_config(run_config(default_run))  # defaults filled, as the run saw it
+    assert config["datasets"] == ran_with["datasets"]
+    assert config["responses"] == ran_with["responses"]
     text = _file_bytes(report, versions).decode()
     for package in ("python", "numpy", "torch", "xarray", "zarr", "snakemake"):
         assert re.search(rf"^{package}==\d+\.\d+", text, flags=re.M), (package, text)

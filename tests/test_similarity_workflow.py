@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from brainreps import io
+from brainreps.config_checks import model_stimulus_sets
 from brainreps.similarity.analysis import SimilarityParams, analyze_store
 from brainreps.similarity.rdm import correlation_matrix
 
@@ -22,8 +23,7 @@ FIGURES = ("layer_matrices", "rdms", "sparseness", "dimension", "histograms")
 def _runs():
     cfg = yaml.safe_load(REPO_CONFIG.read_text())
     models = cfg.get("models") or {}
-    sets = list(cfg["stimulus_sets"])
-    return cfg, [(m, s) for m in models for s in sets]
+    return cfg, [(m, s) for m in models for s in model_stimulus_sets(cfg, m)]
 
 
 def test_default_run_similarity_outputs(default_run):

@@ -76,7 +76,7 @@ SCHEMAS: dict[str, dict[str, VarSpec]] = {
         "fgsm_top1": VarSpec((("checkpoint", "fgsm_eps"),), "f", required=False),
         "rsa": VarSpec((("checkpoint",),), "f", required=False),
     },
-    # results/training/{run}/neural_target.zarr: an encoding model's predicted responses
+    # results/neural_targets/{model}/{dataset}/{set}.zarr: an encoding model's predicted responses
     "neural_target": {
         "predicted": VarSpec((("stimulus", "unit"),), "f"),
     },

@@ -97,6 +97,36 @@ def test_an_encoding_model_predicts_new_images_and_round_trips(tmp_path):
         EncodingModel.load(tmp_path / "bad.pt")
 
 
+def test_a_target_from_another_network_or_other_images_is_refused(tmp_path):
+    """The neural_target rule checks the encoding model's network; a run's target must be
+    over the run's own images, in order. Nothing is written on refusal."""
+    from brainreps import io
+    from brainreps.training.pipeline import load_target, neural_target_store
+
+    network = {"arch": "brainreps/convnet", "arch_params": {"widths": [4, 8]}, "weights": "none",
+               "seed": 0, "input_size": 24}  # fmt: skip
+    proj = {"method": "sparse_random_projection", "n_features": 8 * 6 * 6,
+            "n_components": 16, "density": "auto", "seed": 3}  # fmt: skip
+    rng = np.random.default_rng(3)
+    EncodingModel(network, "net", "sim", "block2", proj, rng.normal(size=(16, 3)),
+                  rng.normal(size=3), list("abc"), ["VISp"] * 3, np.full(3, 0.9),
+                  0.5).save(tmp_path / "m.pt")  # fmt: skip
+    io.write_store(photograph_stimuli(["brick", "moon"], 8, 4, 24, 0), tmp_path / "s.zarr",
+                   kind="stimuli")  # fmt: skip
+    with pytest.raises(
+        EncodingModelError, match="was fitted on brainreps/convnet features, not on alexnet"
+    ):
+        neural_target_store(tmp_path / "m.pt", tmp_path / "s.zarr", tmp_path / "t.zarr", "alexnet")
+    assert not (tmp_path / "t.zarr").exists()
+    neural_target_store(tmp_path / "m.pt", tmp_path / "s.zarr", tmp_path / "t.zarr")
+    assert io.read_store(tmp_path / "t.zarr", "neural_target")["predicted"].shape == (24, 3)
+    io.write_store(photograph_stimuli(["brick", "moon"], 6, 4, 24, 0), tmp_path / "o.zarr",
+                   kind="stimuli")  # fmt: skip
+    settings = {"neural_similarity": {"source": "encoding", "encoding": {"areas": None}}}
+    with pytest.raises(ValueError, match="its stimuli are not those of .*o.zarr"):
+        load_target(settings, None, tmp_path / "o.zarr", tmp_path / "t.zarr")
+
+
 def test_a_layer_that_does_not_exist_lists_the_valid_ones():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
     with pytest.raises(

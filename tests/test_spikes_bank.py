@@ -338,3 +338,44 @@ def test_the_absolute_input_sees_the_transients_size():
     )
     with pytest.raises(ValueError, match="absolute: true needs epoch_samples"):
         cnn.resolve_params({"absolute": True})
+
+
+def test_a_trace_faster_than_anything_the_members_learnt_from_falls_back_to_oasis(caplog):
+    """Members that saw an indicator only at 10 Hz cannot serve its 30 Hz traces (factor 3 >
+    max_rate_ratio 2): OASIS does, with a warning; a 15 Hz trace (factor 1.5) is served."""
+    from brainreps.spikes import oasis
+
+    slow, slow_spikes = synthetic(2, 60.0, 10.0, seed=21)
+    fast, fast_spikes = synthetic(2, 60.0, 30.0, seed=22)
+    b = bank.train(
+        slow + fast,
+        slow_spikes + fast_spikes,
+        [10.0, 10.0, 30.0, 30.0],
+        indicators=["Cal-520", "Cal-520", "OGB-1", "OGB-1"],
+        **TINY,
+    )
+    assert b.members[0].info["imaged_rates"] == {"*": 30.0, "Cal-520": 10.0, "OGB-1": 30.0}
+    assert bank.imaged_ceiling(b.members, "cal-520") == 10.0
+    assert bank.imaged_ceiling(b.members, None) == 30.0
+    trace = fast[0]
+    with caplog.at_level(logging.WARNING, logger="brainreps.spikes.bank"):
+        rate = bank.infer(trace, 30.0, model=b, indicator="Cal-520", name="cell 7")
+    np.testing.assert_array_equal(rate, oasis.infer(trace, 30.0))
+    assert "cell 7: the bank's members learnt from Cal-520 recordings imaged at up to 10 Hz" in (
+        caplog.text
+    )
+    assert "falling back to OASIS" in caplog.text
+    # the same trace named OGB-1 (seen at 30 Hz), or unnamed, is served by a member
+    assert bank.choose(b, 2.0, 30.0, indicator="OGB-1").member is not None
+    assert bank.choose(b, 2.0, 30.0).member is not None
+    assert bank.choose(b, 2.0, 15.0, indicator="Cal-520").member is not None
+    # fallback none: served anyway, and the warning says so
+    b.settings["fallback"] = "none"
+    kept = bank.choose(b, 2.0, 30.0, indicator="Cal-520", name="cell 7")
+    assert kept.member is not None and "serving it anyway" in kept.warnings[0]
+    # a bank written before the rates were recorded serves as before
+    for m in b.members:
+        del m.info["imaged_rates"]
+    b.settings["fallback"] = "oasis"
+    assert bank.imaged_ceiling(b.members, "Cal-520") is None
+    assert bank.choose(b, 2.0, 30.0, indicator="Cal-520").member is not None

@@ -14,7 +14,12 @@ CASCADE leaves them out. At inference each trace's own noise level (CASCADE's de
 - the noise level: the member whose band holds it; outside every band, the nearest member and a
   warning naming the trace and that member (never a silent extrapolation);
 - the indicator, when the caller names one: the members trained for it, else (warning) the
-  members trained on every indicator ("any").
+  members trained on every indicator ("any");
+- the kinetics the members learnt: a trace imaged more than `max_rate_ratio` times faster than
+  any training recording of its indicator (of any indicator, when none is named) holds
+  transients finer than the members ever saw (a 100 Hz member trained only on 7.8 Hz
+  recordings upsampled); like an indicator no member saw, it falls back to OASIS (setting
+  `fallback`), with a warning naming the trace and the rates.
 
 On disk a bank is a directory: `bank.json` (format, version, settings, members) and one cnn
 model file per member under `members/`, so `brainreps spikes infer --model DIR` needs nothing
@@ -147,6 +152,39 @@ def grid(settings: dict[str, Any]) -> list[Member]:
     ]
 
 
+def imaged_rates(
+    fs: float | Sequence[float], n: int, indicators: Sequence[str] | None = None
+) -> dict[str, float]:
+    """The highest frame rate the training recordings of each indicator were imaged at, and
+    of all of them under `*` (`indicators`: one per recording, or one for all)."""
+    rates = [float(fs)] * n if np.isscalar(fs) else [float(r) for r in fs]  # type: ignore[arg-type]
+    if len(rates) != n:
+        raise ValueError(f"bank: {len(rates)} frame rates for {n} recordings")
+    tags = list(indicators or [])
+    if len(tags) == 1 and n > 1:
+        tags = tags * n
+    out = {"*": max(rates)}
+    for tag, rate in zip(tags, rates, strict=False):
+        if tag:
+            out[str(tag)] = max(out.get(str(tag), 0.0), rate)
+    return out
+
+
+def imaged_ceiling(members: Sequence[Member], indicator: str | None) -> float | None:
+    """The highest rate the members' training recordings of `indicator` (any, if None) were
+    imaged at; None when a member does not record it (older banks, untrained plans)."""
+    records = [m.info.get("imaged_rates") for m in members]
+    if not records or any(not r for r in records):
+        return None
+    found = [
+        rate
+        for r in records
+        for tag, rate in r.items()
+        if indicator is not None and tag.lower() == indicator.lower()
+    ]
+    return float(max(found)) if found else float(max(r["*"] for r in records))
+
+
 def plan(settings: dict[str, Any], serve: Sequence[tuple[float, float]]) -> list[Member]:
     """The members of the grid that would serve traces of these (frame rate, noise level)s."""
     full = Bank(grid(settings), settings)
@@ -178,6 +216,7 @@ def train(
         seen = sorted({str(i) for i in indicators if i})
     else:
         seen = None if s["indicator"] == ANY else [s["indicator"]]
+    imaged = imaged_rates(fs, len(calcium), indicators if indicators is not None else seen)
     members = []
     t0 = time.perf_counter()
     for planned in todo:
@@ -208,6 +247,7 @@ def train(
             "n_dropped_noisier": model.info["n_dropped_noisier"],
             "groups": model.info["groups"],
             "indicators": seen,
+            "imaged_rates": imaged,
         }
         planned.info, planned.model = info, model
         members.append(planned)
@@ -372,6 +412,17 @@ def choose(
     ratio_limit = float(
         max_rate_ratio if max_rate_ratio is not None else bank.settings.get("max_rate_ratio", 2.0)
     )
+    ceiling = imaged_ceiling(pool, indicator)
+    if ceiling is not None and fs > ceiling * ratio_limit:
+        what = f"{indicator} recordings" if indicator is not None else "recordings"
+        message = (
+            f"{name}: the bank's members learnt from {what} imaged at up to {ceiling:g} Hz; a "
+            f"{fs:g} Hz trace holds faster transients than they saw (more than a factor "
+            f"{ratio_limit:g})"
+        )
+        if bank.settings.get("fallback", "oasis") == "oasis":
+            return Choice(None, level, False, [f"{message}; falling back to OASIS deconvolution"])
+        warnings.append(f"{message}; serving it anyway (fallback: none)")
     rates = sorted({m.rate for m in pool})
     nearest = min(rates, key=lambda r: abs(np.log(fs / r)))
     resampled = abs(fs - nearest) / nearest > SAME_RATE

@@ -187,7 +187,7 @@ def test_regularised_training_raises_the_held_out_rsa_with_the_target(teacher_pr
 def test_measured_rdms_are_a_target_over_their_own_images(tmp_path):
     import xarray as xr
 
-    from brainreps.data.rdms import RDMFileError, write_rdm_file
+    from brainreps.data.rdms import RDMFileError, align_to_stimuli, load_rdms, write_rdm_file
     from brainreps.io import write_store
     from brainreps.training.pipeline import load_target
 
@@ -198,7 +198,6 @@ def test_measured_rdms_are_a_target_over_their_own_images(tmp_path):
         {"pixels": (("stimulus", "y", "x"), rng.integers(0, 255, (n, 16, 16), np.uint8))},
         coords={"stimulus": ids},
     )
-    write_store(stimuli, tmp_path / "scenes.zarr", kind="stimuli")
     sims = np.stack([response_similarity(rng.normal(size=(n, 30))) for _ in range(2)])
     rdms = xr.Dataset(
         {"rdm": (("group", "stimulus", "stimulus_b"), sims)},
@@ -206,13 +205,21 @@ def test_measured_rdms_are_a_target_over_their_own_images(tmp_path):
         attrs={"kind": "similarity"},
     )
     write_rdm_file(rdms, tmp_path / "rdms.npz")
+    # what the neural_rdms rule writes: the file's matrices in the stimulus set's order
+    shuffled = ids[::-1]
+    aligned = align_to_stimuli(load_rdms(tmp_path / "rdms.npz"), shuffled)
+    write_store(stimuli.sel(stimulus=shuffled), tmp_path / "scenes.zarr", kind="stimuli")
+    write_store(aligned, tmp_path / "rdms.zarr", kind="rdms")
     ns = {"source": "rdms", "dataset": "allen", "groups": ["VISl"], "layers": ["block3"],
           "lambda": 1.0, "control": "none", "batch_size": 8, "test_fraction": 0.25}  # fmt: skip
     settings = {"neural_similarity": ns, "seed": 0}
-    target = load_target(settings, None, None, [tmp_path / "rdms.npz", tmp_path / "scenes.zarr"])
-    np.testing.assert_allclose(target.similarity, sims[1])
+    target = load_target(settings, None, None, [tmp_path / "rdms.zarr", tmp_path / "scenes.zarr"])
+    np.testing.assert_allclose(target.similarity, sims[1][::-1, ::-1])
+    np.testing.assert_array_equal(target.images, stimuli["pixels"].values[::-1])
     assert not target.same_images and target.test.size == 3 and target.train.size == 9
-    stimuli = stimuli.assign_coords(stimulus=[f"x{i}" for i in range(n)])
-    write_store(stimuli, tmp_path / "other.zarr", kind="stimuli")
+    other = stimuli.assign_coords(stimulus=[f"x{i}" for i in range(n)])
+    write_store(other, tmp_path / "other.zarr", kind="stimuli")
     with pytest.raises(RDMFileError, match="stimulus ids do not match"):
-        load_target(settings, None, None, [tmp_path / "rdms.npz", tmp_path / "other.zarr"])
+        align_to_stimuli(load_rdms(tmp_path / "rdms.npz"), [f"x{i}" for i in range(n)])
+    with pytest.raises(ValueError, match="its stimuli are not those of .*other.zarr"):
+        load_target(settings, None, None, [tmp_path / "rdms.zarr", tmp_path / "other.zarr"])

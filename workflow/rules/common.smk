@@ -366,19 +366,13 @@ def neural_target_input(wildcards, training=False):
         enc = ns["encoding"]
         stimuli = TRAINING[wildcards.run]["stimuli"]
         return {"target": f"{RESULTS}/neural_targets/{enc['model']}/{enc['dataset']}/{stimuli}.zarr"}
-    return {"target": rdm_dataset_inputs(ns["dataset"])}
-
-
-def rdm_dataset_of(run):
-    """The datasets entry of a run regularised towards measured RDMs (None otherwise)."""
-    ns = TRAINING[run].get("neural_similarity")
-    return config["datasets"][ns["dataset"]] if ns and ns["source"] == "rdms" else None
-
-
-def rdm_dataset_inputs(dataset):
-    """The RDM file and stimuli store of a dataset with source rdms."""
-    entry = config["datasets"][dataset]
-    return [entry["path"], f"{RESULTS}/stimuli/{entry['stimuli']}.zarr"]
+    dataset = ns["dataset"]
+    return {
+        "target": [
+            f"{RESULTS}/rdms/{dataset}.zarr",
+            f"{RESULTS}/stimuli/{config['datasets'][dataset]['stimuli']}.zarr",
+        ]
+    }
 
 
 def brain_guided_runs():

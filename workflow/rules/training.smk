@@ -54,7 +54,6 @@ rule train:
         settings=lambda w: training_settings(w.run),
         device=lambda w: TRAINING[w.run]["device"],
         work_dir=lambda w: f"{TRAINING_DIR}/.work/{w.run}",
-        rdm_dataset=lambda w: rdm_dataset_of(w.run),
     wildcard_constraints:
         run=names_of("training"),
     threads: lambda w: TRAINING[w.run]["threads"] or 1
@@ -80,7 +79,6 @@ rule training_accuracy:
         robustness=f"{TRAINING_DIR}/{{run}}/robustness.csv",
     params:
         settings=lambda w: training_settings(w.run),
-        rdm_dataset=lambda w: rdm_dataset_of(w.run),
         device=lambda w: TRAINING[w.run]["device"],
     wildcard_constraints:
         run=names_of("training"),

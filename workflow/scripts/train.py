@@ -17,5 +17,4 @@ with log_to(snakemake.log[0]):
         snakemake.output.checkpoints,
         snakemake.output.history,
         target_path=snakemake.input.get("target"),
-        rdm_dataset=snakemake.params.rdm_dataset,
     )

@@ -18,5 +18,4 @@ with log_to(snakemake.log[0]):
         snakemake.output.table,
         snakemake.output.robustness,
         target_path=snakemake.input.get("target"),
-        rdm_dataset=snakemake.params.rdm_dataset,
     )

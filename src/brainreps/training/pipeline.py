@@ -83,12 +83,11 @@ def load_target(
     split,
     stimuli_path: str | os.PathLike,
     target_path,
-    rdm_dataset: Mapping[str, Any] | None = None,
 ) -> NeuralTarget | None:
     """The neural target of a brain-guided run (None for a plain run): for source encoding the
     predicted responses to the run's own images, split as the run is; for source rdms the
-    measured matrices over their own stimulus set (`target_path` = [RDM file, stimuli store],
-    `rdm_dataset` its datasets entry)."""
+    measured matrices over their own stimulus set (`target_path` = [the neural_rdms rule's
+    store, the stimuli store])."""
     ns = settings.get("neural_similarity")
     if ns is None:
         return None
@@ -114,26 +113,25 @@ def load_target(
             f"({target.attrs['model']}, {target.attrs['layer']})",
         )  # fmt: skip
     rdm_path, rdm_stimuli = target_path
-    return rdm_target(ns, rdm_path, rdm_stimuli, rdm_dataset or {}, settings["seed"])
+    return rdm_target(ns, rdm_path, rdm_stimuli, settings["seed"])
 
 
 def rdm_target(
     ns: Mapping[str, Any],
     rdm_path: str | os.PathLike,
     stimuli_path: str | os.PathLike,
-    dataset: Mapping[str, Any],
     seed: int,
 ) -> NeuralTarget:
-    """Measured RDMs (the mean similarity of the chosen groups) over their stimulus set's
-    images, a seeded share of them held out to measure the layer's RSA."""
-    from brainreps.data.rdms import align_to_stimuli, as_similarity, load_rdms
+    """Measured RDMs (the mean similarity of the chosen groups; `rdm_path` the neural_rdms
+    rule's store, already in the stimulus set's order) over their stimulus set's images, a
+    seeded share of them held out to measure the layer's RSA."""
+    from brainreps.data.rdms import as_similarity
 
     stimuli = io.read_store(stimuli_path, "stimuli", load=True)
     ids = [str(s) for s in stimuli["stimulus"].values]
-    rdms = align_to_stimuli(
-        load_rdms(rdm_path), ids, exclude=dataset.get("exclude_stimuli") or (),
-        where=str(rdm_path), stimulus_set=str(stimuli_path),
-    )  # fmt: skip
+    rdms = io.read_store(rdm_path, "rdms", load=True)
+    if [str(s) for s in rdms["stimulus"].values] != ids:
+        raise ValueError(f"{rdm_path}: its stimuli are not those of {stimuli_path} (in order)")
     groups = [str(g) for g in rdms["group"].values]
     chosen = ns["groups"] or groups
     unknown = [g for g in chosen if g not in groups]
@@ -162,17 +160,12 @@ def train_from_store(
     checkpoints: str | os.PathLike,
     history: str | os.PathLike,
     target_path=None,
-    rdm_dataset: Mapping[str, Any] | None = None,
 ) -> dict[int, Path]:
     """Rule train: one run on a labelled stimuli store -> its checkpoint folder and history."""
     settings, split = _labelled(stimuli_path, stimuli_name, settings, run)
     ns = settings.get("neural_similarity")
     regularised = ns is not None and ns["lambda"] > 0
-    target = (
-        load_target(settings, split, stimuli_path, target_path, rdm_dataset)
-        if regularised
-        else None
-    )
+    target = load_target(settings, split, stimuli_path, target_path) if regularised else None
     logger.info(
         "%s: %s on %s, %d classes, %d training and %d test images, %s labels%s",
         run,
@@ -199,11 +192,10 @@ def checkpoint_accuracy(
     table: str | os.PathLike,
     robustness: str | os.PathLike | None = None,
     target_path=None,
-    rdm_dataset: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Rule training_accuracy: every checkpoint's accuracy, robustness and target RSA."""
     settings, split = _labelled(stimuli_path, stimuli_name, settings, run)
-    target = load_target(settings, split, stimuli_path, target_path, rdm_dataset)
+    target = load_target(settings, split, stimuli_path, target_path)
     files = checkpoint_files(checkpoints)
     evaluations = evaluate_checkpoints(split, settings, files, run, target)
     return write_accuracy(evaluations, files, store, table, run, stimuli_name, settings, robustness)

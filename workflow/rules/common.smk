@@ -370,7 +370,7 @@ def neural_target_input(wildcards, training=False):
     return {
         "target": [
             f"{RESULTS}/rdms/{dataset}.zarr",
-            f"{RESULTS}/stimuli/{config['datasets'][dataset]['stimuli']}.zarr",
+            f"{RESULTS}/stimuli/{stimulus_set_of(dataset)}.zarr",
         ]
     }
 

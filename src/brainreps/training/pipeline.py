@@ -78,6 +78,12 @@ def neural_target_store(
     )
 
 
+def check_same_stimuli(store, path, stimuli, stimuli_path) -> None:
+    """Refuse a target store whose stimuli are not the stimulus store's, in order."""
+    if [str(s) for s in store["stimulus"].values] != [str(s) for s in stimuli["stimulus"].values]:
+        raise ValueError(f"{path}: its stimuli are not those of {stimuli_path} (in order)")
+
+
 def load_target(
     settings: Mapping[str, Any],
     split,
@@ -94,10 +100,7 @@ def load_target(
     if ns["source"] == "encoding":
         target = io.read_store(target_path, "neural_target", load=True)
         stimuli = io.read_store(stimuli_path, "stimuli")
-        if list(target["stimulus"].values) != list(stimuli["stimulus"].values):
-            raise ValueError(
-                f"{target_path}: its stimuli are not those of {stimuli_path} (in order)"
-            )
+        check_same_stimuli(target, target_path, stimuli, stimuli_path)
         areas = ns["encoding"]["areas"]
         units = np.asarray([str(a) for a in target["area"].values])
         keep = np.isin(units, areas) if areas else np.ones(units.size, bool)
@@ -130,8 +133,7 @@ def rdm_target(
     stimuli = io.read_store(stimuli_path, "stimuli", load=True)
     ids = [str(s) for s in stimuli["stimulus"].values]
     rdms = io.read_store(rdm_path, "rdms", load=True)
-    if [str(s) for s in rdms["stimulus"].values] != ids:
-        raise ValueError(f"{rdm_path}: its stimuli are not those of {stimuli_path} (in order)")
+    check_same_stimuli(rdms, rdm_path, stimuli, stimuli_path)
     groups = [str(g) for g in rdms["group"].values]
     chosen = ns["groups"] or groups
     unknown = [g for g in chosen if g not in groups]

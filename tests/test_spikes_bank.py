@@ -379,3 +379,11 @@ def test_a_trace_faster_than_anything_the_members_learnt_from_falls_back_to_oasi
     b.settings["fallback"] = "oasis"
     assert bank.imaged_ceiling(b.members, "Cal-520") is None
     assert bank.choose(b, 2.0, 30.0, indicator="Cal-520").member is not None
+
+
+def test_imaged_rates_refuses_an_indicator_list_of_the_wrong_length():
+    """One indicator per recording, or one for all; three for four recordings is refused."""
+    assert bank.imaged_rates([10.0, 30.0], 2, ["OGB-1"]) == {"*": 30.0, "OGB-1": 30.0}
+    assert bank.imaged_rates(20.0, 2, None) == {"*": 20.0}
+    with pytest.raises(ValueError, match="3 indicators for 4 recordings"):
+        bank.imaged_rates([10.0, 10.0, 30.0, 30.0], 4, ["a", "b", "c"])

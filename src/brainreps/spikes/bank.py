@@ -163,8 +163,12 @@ def imaged_rates(
     tags = list(indicators or [])
     if len(tags) == 1 and n > 1:
         tags = tags * n
+    if tags and len(tags) != n:
+        raise ValueError(
+            f"bank: {len(tags)} indicators for {n} recordings (give one per recording)"
+        )
     out = {"*": max(rates)}
-    for tag, rate in zip(tags, rates, strict=False):
+    for tag, rate in zip(tags, rates, strict=bool(tags)):
         if tag:
             out[str(tag)] = max(out.get(str(tag), 0.0), rate)
     return out

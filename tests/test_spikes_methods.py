@@ -345,3 +345,36 @@ def test_several_cross_validations_run_and_oasis_is_the_baseline_per_dataset(mon
     assert result.models["fake.lodo"] == {"a:lodo": 4, "b:lodo": 7}  # trained on the other set
     with pytest.raises(ValueError, match="names must differ"):
         benchmark.run_benchmark(sets, specs, [cvs[0], cvs[0]])
+
+
+def test_a_cross_validation_trains_only_its_methods(monkeypatch):
+    """`methods` limits a cross-validation to the labels it names; a supervised method no
+    cross-validation names is skipped, and an unknown or unsupervised label is refused."""
+    import types
+
+    fake = types.ModuleType("fake_supervised")
+    fake.train = lambda calcium, spikes, fs, **kw: len(calcium)
+    fake.infer = lambda trace, fs, model=None: derivative.infer(trace, fs)
+    monkeypatch.setitem(spikes.METHODS, "cnn", "fake_supervised")
+    monkeypatch.setitem(__import__("sys").modules, "fake_supervised", fake)
+    sets = toy_sets()
+    specs = benchmark.method_specs(
+        {"derivative": {}, "wide": {"method": "cnn"}, "own": {"method": "cnn"}}
+    )
+    cvs = [
+        {"scheme": "leave_one_neuron_out", "methods": ["own"]},
+        {"scheme": "leave_one_dataset_out", "methods": ["wide"]},
+    ]
+    result = benchmark.run_benchmark(sets, specs, cvs, ("corr",))
+    assert set(result.keys) == {"derivative", "own.lono", "wide.lodo"}
+    counts = result.scores.groupby(["method", "cv"]).size().to_dict()
+    assert counts == {("derivative", "none"): 11, ("own", "lono"): 11, ("wide", "lodo"): 11}
+    nobody = [{"scheme": "leave_one_dataset_out", "methods": ["wide"]}]
+    assert benchmark.run_benchmark(sets, specs, nobody).skipped == {
+        "own": "no cross-validation lists it in its methods"
+    }
+    for label in ("derivative", "cnn"):
+        with pytest.raises(ValueError, match=rf"cv 'lodo': methods \['{label}'\] are not"):
+            benchmark.run_benchmark(
+                sets, specs, [{"scheme": "leave_one_dataset_out", "methods": [label]}]
+            )

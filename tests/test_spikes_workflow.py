@@ -91,7 +91,12 @@ def test_download_archive_and_mat_then_benchmark(tmp_path, http_folder):
                 "url": f"{base}/{mat.name}",
                 "md5": hashlib.md5(mat.read_bytes()).hexdigest(),
             },
-        }
+        },
+        # a list of cross-validations (as config/spikefinder.yaml has) reaches the rule whole
+        cv=[
+            {"name": "lono", "scheme": "leave_one_neuron_out"},
+            {"name": "lodo", "scheme": "leave_one_dataset_out", "datasets": ["sf7"]},
+        ],
     )
     work = tmp_path / "wf"
     run_snakemake(
@@ -120,6 +125,7 @@ def test_download_archive_and_mat_then_benchmark(tmp_path, http_folder):
     assert store_groups(results / "spikes/rates/sf7.zarr") == ["oasis", "derivative"]
     rate = read_store(results / "spikes/rates/sf7.zarr", "spikes", group="oasis", load=True)
     assert np.isnan(rate["rate"].values[1, 1200:]).all()
+    assert "'name': 'lono'" in rate.attrs["params"] and "'name': 'lodo'" in rate.attrs["params"]
     assert np.isfinite(rate["rate"].values[1, :1200]).all()
     noise = pd.read_csv(results / "spikes/noise_summary.csv")
     sub = noise[(noise.dataset == "sf7") & (noise.method == "oasis")].set_index("snr")

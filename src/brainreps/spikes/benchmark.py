@@ -10,7 +10,9 @@ Cross-validation never lets a supervised method see a neuron it is scored on:
   other datasets of its indicator) scores a whole dataset.
 Units that share a ``neuron`` coordinate (CASCADE trials of one cell) stay in one group.
 Several cross-validations can run in one benchmark (`cv` a list, each with a `name`); a
-cross-validation's `datasets` limits the datasets it scores (training still draws on all).
+cross-validation's `datasets` limits the datasets it scores (training still draws on all),
+its `methods` the supervised methods it trains (a recipe fit for a dataset's few neurons
+need not run on 30 datasets).
 Unsupervised methods run on every unit once (cv "none").
 """
 
@@ -379,6 +381,14 @@ def run_benchmark(
     per cross-validation of `cv`)."""
     measures = tuple(measures)
     cvs = cv_entries(cv)
+    supervised = [m.label for m in methods if m.supervised]
+    for c in cvs:
+        unknown = sorted(set(c["methods"] or ()) - set(supervised))
+        if unknown:
+            raise ValueError(
+                f"cv {c['name']!r}: methods {unknown} are not supervised methods of "
+                f"spikes.methods (those are {supervised})"
+            )
     folds = (
         {c["name"]: make_folds(datasets, c) for c in cvs}
         if any(m.supervised for m in methods)
@@ -417,7 +427,12 @@ def run_benchmark(
             skipped[spec.label] = "no cross-validation fold (need >= 2 neurons or datasets)"
             logger.warning("skipping method %s: %s", spec.label, skipped[spec.label])
             continue
-        for c in cvs:
+        own = [c for c in cvs if c["methods"] is None or spec.label in c["methods"]]
+        if not own:
+            skipped[spec.label] = "no cross-validation lists it in its methods"
+            logger.warning("skipping method %s: %s", spec.label, skipped[spec.label])
+            continue
+        for c in own:
             key = spec.label if len(cvs) == 1 else f"{spec.label}.{c['name']}"
             keys[key] = (spec.label, c["name"])
             models[key], unit_folds[key] = {}, {name: {} for name in datasets}

@@ -24,6 +24,7 @@ from brainreps.spikes.benchmark import (
     GroundTruth,
     MethodSpec,
     baseline_comparison,
+    cv_entries,
     ground_truth_from_recording,
     method_specs,
     rates_dataset,
@@ -62,7 +63,7 @@ def benchmark_stores(
     names: list[str],
     data: list[str],
     methods: Mapping[str, Any],
-    cv: Mapping[str, Any],
+    cv: Mapping[str, Any] | list[Mapping[str, Any]],
     measures: Iterable[str],
     scores_path: str,
     timing_path: str,
@@ -79,7 +80,7 @@ def benchmark_stores(
     result = run_benchmark(datasets, specs, cv, measures)
     for label, reason in result.skipped.items():
         logger.warning("method %s skipped: %s", label, reason)
-    params = {"methods": dict(methods), "cv": dict(cv), "measures": list(measures)}
+    params = {"methods": dict(methods), "cv": cv_entries(cv), "measures": list(measures)}
     with atomic_path(models_dir) as tmp:
         tmp.mkdir(parents=True)
         manifest = {

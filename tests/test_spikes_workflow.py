@@ -125,7 +125,7 @@ def test_download_archive_and_mat_then_benchmark(tmp_path, http_folder):
     assert store_groups(results / "spikes/rates/sf7.zarr") == ["oasis", "derivative"]
     rate = read_store(results / "spikes/rates/sf7.zarr", "spikes", group="oasis", load=True)
     assert np.isnan(rate["rate"].values[1, 1200:]).all()
-    assert "'name': 'lono'" in rate.attrs["params"] and "'name': 'lodo'" in rate.attrs["params"]
+    assert [c["name"] for c in rate.attrs["params"]["cv"]] == ["lono", "lodo"]
     assert np.isfinite(rate["rate"].values[1, :1200]).all()
     noise = pd.read_csv(results / "spikes/noise_summary.csv")
     sub = noise[(noise.dataset == "sf7") & (noise.method == "oasis")].set_index("snr")

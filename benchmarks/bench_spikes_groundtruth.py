@@ -187,6 +187,8 @@ def main() -> None:
     for c in cvs:
         if c.get("datasets"):
             c["datasets"] = [d for d in c["datasets"] if d in datasets]
+        if c.get("methods"):
+            c["methods"] = [m for m in c["methods"] if m in methods]
     t0 = time.perf_counter()
     result = run_benchmark(datasets, method_specs(methods), cvs, config["spikes"]["measures"])
     print(f"\ncross-validation and scoring: {time.perf_counter() - t0:.0f} s")

@@ -61,6 +61,16 @@ BAD = {
         "config key spikes.training.methods: 'oasis' is not a supervised method label in "
         "spikes.methods (supervised: cnn, stm",
     ),
+    "cv dataset": (
+        lambda c: c["spikes"].update(cv=[{"scheme": "leave_one_neuron_out", "datasets": ["sf4"]}]),
+        "config key spikes.cv.0.datasets: 'sf4' is not a dataset in spikes.ground_truth "
+        "(defined: simulated)",
+    ),
+    "cv method": (
+        lambda c: c["spikes"].update(cv={"scheme": "kfold_neurons", "methods": ["oasis"]}),
+        "config key spikes.cv.methods: 'oasis' is not a supervised method label in "
+        "spikes.methods (supervised: cnn, stm",
+    ),
     "training on an unlabelled set": (
         lambda c: c["training"]["convnet"].update(stimuli="embedded"),
         "config key training.convnet.stimuli: stimulus set 'embedded' (source embedded) has no "
@@ -187,7 +197,7 @@ def bad_config(case: str) -> dict:
 
 
 def test_every_registered_check_has_a_bad_config_here():
-    assert len(CHECKS) == 14  # every check has a case above (some have two)
+    assert len(CHECKS) == 15  # every check has a case above (some have two)
     messages = {problem for case in BAD for problem in reference_problems(bad_config(case))}
     assert len(messages) == len(BAD)
 

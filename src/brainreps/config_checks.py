@@ -215,11 +215,47 @@ def spikes_ground_truth(config: Config) -> Iterator[str]:
             )
 
 
+def _supervised_labels(methods: Mapping[str, Any]) -> list[str]:
+    """The labels of spikes.methods whose method is supervised."""
+    from brainreps.spikes import SUPERVISED
+
+    return [
+        label
+        for label, entry in methods.items()
+        if (entry or {}).get("method", label) in SUPERVISED
+    ]
+
+
+@check
+def spikes_cv(config: Config) -> Iterator[str]:
+    """A cross-validation's datasets name ground-truth entries, its methods supervised ones."""
+    spikes = config.get("spikes") or {}
+    ground_truth = spikes.get("ground_truth") or {}
+    supervised = _supervised_labels(spikes.get("methods") or {})
+    cv = spikes.get("cv") or {}
+    entries = (
+        [("spikes.cv", cv)]
+        if isinstance(cv, Mapping)
+        else [(f"spikes.cv.{k}", entry) for k, entry in enumerate(cv)]
+    )
+    for where, entry in entries:
+        for name in entry.get("datasets") or []:
+            if name not in ground_truth:
+                yield (
+                    f"config key {where}.datasets: {name!r} is not a dataset in "
+                    f"spikes.ground_truth (defined: {_defined(ground_truth)})"
+                )
+        for label in entry.get("methods") or []:
+            if label not in supervised:
+                yield (
+                    f"config key {where}.methods: {label!r} is not a supervised method label "
+                    f"in spikes.methods (supervised: {_defined(supervised)})"
+                )
+
+
 @check
 def spikes_training(config: Config) -> Iterator[str]:
     """Training sets name ground-truth entries; trained labels name supervised methods."""
-    from brainreps.spikes import SUPERVISED
-
     spikes = config.get("spikes") or {}
     ground_truth = spikes.get("ground_truth") or {}
     methods = spikes.get("methods") or {}
@@ -231,11 +267,7 @@ def spikes_training(config: Config) -> Iterator[str]:
                     f"config key spikes.training.sets.{name}: {gt!r} is not a dataset in "
                     f"spikes.ground_truth (defined: {_defined(ground_truth)})"
                 )
-    supervised = [
-        label
-        for label, entry in methods.items()
-        if (entry or {}).get("method", label) in SUPERVISED
-    ]
+    supervised = _supervised_labels(methods)
     for label in training.get("methods") or []:
         if label not in supervised:
             yield (

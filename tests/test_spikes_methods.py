@@ -315,7 +315,10 @@ def test_a_cross_validation_scores_only_its_datasets_with_the_same_folds():
         benchmark.make_folds(sets, {"scheme": "kfold_neurons", "datasets": ["z"]})
 
 
-def test_several_cross_validations_run_and_oasis_is_the_baseline_per_dataset(monkeypatch):
+@pytest.fixture
+def fake_cnn(monkeypatch):
+    """`cnn` replaced by a supervised method whose model is its number of training
+    recordings and whose rate is the derivative's."""
     import types
 
     fake = types.ModuleType("fake_supervised")
@@ -323,6 +326,9 @@ def test_several_cross_validations_run_and_oasis_is_the_baseline_per_dataset(mon
     fake.infer = lambda trace, fs, model=None: derivative.infer(trace, fs)
     monkeypatch.setitem(spikes.METHODS, "cnn", "fake_supervised")
     monkeypatch.setitem(__import__("sys").modules, "fake_supervised", fake)
+
+
+def test_several_cross_validations_run_and_oasis_is_the_baseline_per_dataset(fake_cnn):
     sets = toy_sets()
     specs = benchmark.method_specs({"derivative": {}, "fake": {"method": "cnn"}})
     cvs = [{"scheme": "leave_one_neuron_out"}, {"scheme": "leave_one_dataset_out"}]
@@ -347,16 +353,9 @@ def test_several_cross_validations_run_and_oasis_is_the_baseline_per_dataset(mon
         benchmark.run_benchmark(sets, specs, [cvs[0], cvs[0]])
 
 
-def test_a_cross_validation_trains_only_its_methods(monkeypatch):
+def test_a_cross_validation_trains_only_its_methods(fake_cnn):
     """`methods` limits a cross-validation to the labels it names; a supervised method no
     cross-validation names is skipped, and an unknown or unsupervised label is refused."""
-    import types
-
-    fake = types.ModuleType("fake_supervised")
-    fake.train = lambda calcium, spikes, fs, **kw: len(calcium)
-    fake.infer = lambda trace, fs, model=None: derivative.infer(trace, fs)
-    monkeypatch.setitem(spikes.METHODS, "cnn", "fake_supervised")
-    monkeypatch.setitem(__import__("sys").modules, "fake_supervised", fake)
     sets = toy_sets()
     specs = benchmark.method_specs(
         {"derivative": {}, "wide": {"method": "cnn"}, "own": {"method": "cnn"}}

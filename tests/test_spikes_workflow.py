@@ -174,6 +174,7 @@ def test_defaults_fill_in():
         "seed": 0,
         "name": None,
         "datasets": None,
+        "methods": None,
     }
     assert spikes["ground_truth"]["s"]["max_units"] is None
     assert spikes["measures"] == ["corr", "rank"]

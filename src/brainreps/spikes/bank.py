@@ -160,15 +160,15 @@ def imaged_rates(
     rates = [float(fs)] * n if np.isscalar(fs) else [float(r) for r in fs]  # type: ignore[arg-type]
     if len(rates) != n:
         raise ValueError(f"bank: {len(rates)} frame rates for {n} recordings")
-    tags = list(indicators or [])
-    if len(tags) == 1 and n > 1:
+    tags = list(indicators or [""])  # "": no indicator
+    if len(tags) == 1:
         tags = tags * n
-    if tags and len(tags) != n:
+    if len(tags) != n:
         raise ValueError(
             f"bank: {len(tags)} indicators for {n} recordings (give one per recording)"
         )
     out = {"*": max(rates)}
-    for tag, rate in zip(tags, rates, strict=bool(tags)):
+    for tag, rate in zip(tags, rates, strict=True):
         if tag:
             out[str(tag)] = max(out.get(str(tag), 0.0), rate)
     return out

@@ -389,11 +389,7 @@ def run_benchmark(
                 f"cv {c['name']!r}: methods {unknown} are not supervised methods of "
                 f"spikes.methods (those are {supervised})"
             )
-    folds = (
-        {c["name"]: make_folds(datasets, c) for c in cvs}
-        if any(m.supervised for m in methods)
-        else {}
-    )
+    folds = {c["name"]: make_folds(datasets, c) for c in cvs} if supervised else {}
     rows: list[dict[str, Any]] = []
     timing: list[dict[str, Any]] = []
     rates: dict[str, dict[str, np.ndarray]] = {name: {} for name in datasets}

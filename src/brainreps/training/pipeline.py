@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from brainreps import io
 from brainreps.config import fill_defaults
@@ -78,7 +79,9 @@ def neural_target_store(
     )
 
 
-def check_same_stimuli(store, path, stimuli, stimuli_path) -> None:
+def check_same_stimuli(
+    store: xr.Dataset, path: str | os.PathLike, stimuli: xr.Dataset, stimuli_path: str | os.PathLike
+) -> None:
     """Refuse a target store whose stimuli are not the stimulus store's, in order."""
     if [str(s) for s in store["stimulus"].values] != [str(s) for s in stimuli["stimulus"].values]:
         raise ValueError(f"{path}: its stimuli are not those of {stimuli_path} (in order)")
